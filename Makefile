@@ -1,0 +1,37 @@
+# Two commands on a fresh machine: `make demo` and `make test`. Both create .venv and install what they need.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+DEMO_DB := $(CURDIR)/demo.sqlite3
+PIP    := $(BIN)/pip install --quiet --disable-pip-version-check
+
+.PHONY: demo test lint install install-test clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(PIP) -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(PIP) -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+install-test: $(VENV)/.installed-test
+
+lint: install-test
+	$(BIN)/ruff check .
+	$(BIN)/python manage.py makemigrations --check --dry-run clock_app
+
+test: lint
+	$(BIN)/pytest
+
+demo: install
+	rm -f $(DEMO_DB)
+	DATABASE_URL=sqlite:///$(DEMO_DB) $(BIN)/python manage.py migrate --verbosity 0
+	DATABASE_URL=sqlite:///$(DEMO_DB) $(BIN)/python manage.py clock_simulate --users 50
+
+clean:
+	rm -rf $(VENV) $(DEMO_DB) .pytest_cache .ruff_cache .hypothesis

@@ -1,0 +1,253 @@
+"""Admin for the seven tables. Money shows as yuan with two decimals (stored as integer fen); the ledger and
+the orders are read-only, because a hand edit there would break the books the audit re-derives."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django.contrib import admin
+
+from .models import ClockOrder, LedgerEntry, LuckySetting, Participation, PayoutError, Player, Round
+from .money import yuan
+
+
+def money(field: str, label: str) -> Callable[[Any], str]:
+    """A list/detail column showing integer fen ``field`` as yuan."""
+
+    @admin.display(description=f"{label} (¥)", ordering=field)
+    def column(obj: Any) -> str:
+        return yuan(getattr(obj, field))
+
+    column.__name__ = f"{field}_yuan"
+    return column
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Visible, searchable, never edited by hand."""
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Round)
+class RoundAdmin(admin.ModelAdmin):
+    list_display = (
+        "clock_day",
+        "user_num",
+        "success_user_num",
+        "failure_user_num",
+        money("clock_money", "Pool"),
+        money("service_fee", "Fee"),
+        money("bonus_money", "Bonus"),
+        money("rollover_out", "Rollover out"),
+        "settled_at",
+    )
+    list_filter = ("settled_at", "no_winner_policy")
+    date_hierarchy = "clock_day"
+    # Nothing of a round is edited by hand: totals move with payments, rules are frozen, the settlement is
+    # written once. The private seed is not even shown (see get_fields) until the round is settled.
+    readonly_fields = (
+        "clock_day",
+        "user_num",
+        "success_user_num",
+        "failure_user_num",
+        "clock_money",
+        "participate_money",
+        "clock_start",
+        "clock_end",
+        "red_open",
+        "service_ratio",
+        "lucky_num",
+        "lucky_proportion",
+        "max_packet",
+        "no_winner_policy",
+        "seed_hash",
+        "seed_committed",
+        "revealed_seed",
+        "service_fee",
+        "bonus_money",
+        "rollover_in",
+        "rollover_out",
+        "rollover_into",
+        "statement_hash",
+        "settled_at",
+        "create_time",
+        "update_time",
+    )
+    fieldsets = (
+        (None, {"fields": ("clock_day", "user_num", "clock_money", "create_time", "update_time")}),
+        (
+            "Rules (frozen when the round opened)",
+            {
+                "fields": (
+                    "participate_money",
+                    "clock_start",
+                    "clock_end",
+                    "red_open",
+                    "service_ratio",
+                    "lucky_num",
+                    "lucky_proportion",
+                    "max_packet",
+                    "no_winner_policy",
+                )
+            },
+        ),
+        ("Committed randomness", {"fields": ("seed_hash", "seed_committed", "revealed_seed")}),
+        (
+            "Settlement",
+            {
+                "fields": (
+                    "settled_at",
+                    "success_user_num",
+                    "failure_user_num",
+                    "service_fee",
+                    "bonus_money",
+                    "rollover_in",
+                    "rollover_out",
+                    "rollover_into",
+                    "statement_hash",
+                )
+            },
+        ),
+    )
+
+    @admin.display(description="Seed (revealed at settlement)")
+    def revealed_seed(self, obj: Round) -> str:
+        return obj.split_seed if obj.is_settled else "— hidden until settlement —"
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Participation)
+class ParticipationAdmin(admin.ModelAdmin):
+    list_display = (
+        "clock_day",
+        "uid",
+        "nickname",
+        "mobile",
+        "clock_status",
+        "clock_time",
+        money("order_money", "Stake"),
+        money("red_money", "Packet"),
+        money("clock_money", "Paid out"),
+        "red_status",
+        "payout_no",
+    )
+    list_filter = ("clock_day", "clock_status", "red_status")
+    search_fields = ("=uid", "mobile", "order_no", "payout_no", "nickname")
+    date_hierarchy = "clock_day"
+    readonly_fields = [f.name for f in Participation._meta.fields]
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(ClockOrder)
+class ClockOrderAdmin(ReadOnlyAdmin):
+    list_display = (
+        "order_no",
+        "clock_day",
+        "user_id",
+        "order_status",
+        money("pay_amount", "Amount"),
+        "transaction_id",
+        "pay_time",
+        "refund_status",
+        "refund_reason",
+    )
+    list_filter = ("clock_day", "order_status", "refund_status", "refund_reason")
+    search_fields = ("order_no", "transaction_id", "=user_id", "buyer_id")
+    date_hierarchy = "clock_day"
+
+
+@admin.register(Player)
+class PlayerAdmin(admin.ModelAdmin):
+    list_display = (
+        "uid",
+        "nickname",
+        "mobile",
+        money("spend_money", "Spent"),
+        money("income_money", "Income"),
+        money("clock_max_money", "Best"),
+        "clock_num",
+        "clock_day_num",
+        "long_day_num",
+        "is_remind",
+    )
+    list_filter = ("is_remind",)
+    search_fields = ("=uid", "mobile", "nickname", "source_uid")
+    # Totals are the ledger's consequence; only the profile and the reminder are editable.
+    readonly_fields = (
+        "uid",
+        "spend_money",
+        "income_money",
+        "clock_max_money",
+        "clock_num",
+        "clock_day_num",
+        "long_day_num",
+        "yesterday_time",
+        "toast_day",
+        "create_time",
+        "update_time",
+    )
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(LedgerEntry)
+class LedgerEntryAdmin(ReadOnlyAdmin):
+    list_display = ("id", "clock_day", "uid", "money_type", money("change_money", "Amount"), "reference", "create_time")
+    list_filter = ("money_type", "clock_day")
+    search_fields = ("=uid", "reference")
+    date_hierarchy = "clock_day"
+
+
+@admin.register(LuckySetting)
+class LuckySettingAdmin(admin.ModelAdmin):
+    list_display = ("start_time", "end_time", "red_num", "money_proportion")
+    list_filter = ("start_time",)
+
+
+@admin.register(PayoutError)
+class PayoutErrorAdmin(admin.ModelAdmin):
+    list_display = (
+        "id",
+        "clock_day",
+        "uid",
+        money("red_money", "Amount"),
+        "order_no",
+        "status",
+        "error_msg",
+        "create_time",
+    )
+    list_filter = ("status", "clock_day")
+    search_fields = ("=uid", "order_no")
+    readonly_fields = (
+        "clock_day_id",
+        "clock_day",
+        "red_money",
+        "order_no",
+        "uid",
+        "error_msg",
+        "pay_result",
+        "create_time",
+        "update_time",
+    )
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False

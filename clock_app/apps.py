@@ -1,0 +1,13 @@
+from django.apps import AppConfig
+
+
+class ClockAppConfig(AppConfig):
+    """The early-rise challenge: rounds, stakes, check-ins, red packets and their ledger."""
+
+    name = "clock_app"
+    label = "clock_app"
+    verbose_name = "Early-rise challenge"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from . import checks  # noqa: F401  (registers the system checks)

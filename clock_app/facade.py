@@ -1,0 +1,83 @@
+"""Seed-parity facades: ``CashClock``, ``ClockCenter``, ``Participator`` (olaf/clock's public classes).
+
+Every method returns the seed's envelope ``{"status": 1|0, "message": str, "data": dict}``; a failure adds
+``"code"``, a stable machine-readable string. The work is done by ``services`` (writes) and ``selectors``
+(reads), which raise :class:`~clock_app.exceptions.ClockError`; this module is the only place that turns
+those into envelopes. Anything else (a bug, a database outage) is not swallowed: it propagates.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+from .exceptions import ClockError
+from .services.orders import Notification, order_generate, order_notify
+
+logger = logging.getLogger(__name__)
+
+Envelope = dict[str, Any]
+SUCCESS_MESSAGE = "业务操作成功"
+F = TypeVar("F", bound=Callable[..., dict[str, Any]])
+
+
+def success(data: Mapping[str, Any] | None = None, message: str = SUCCESS_MESSAGE) -> Envelope:
+    return {"status": 1, "message": message, "data": dict(data or {})}
+
+
+def failure(error: ClockError) -> Envelope:
+    return {"status": 0, "message": error.message, "data": {}, "code": error.code}
+
+
+def enveloped(method: F) -> F:
+    """Wrap a method returning ``data`` into the seed's envelope; a ``ClockError`` becomes a failure."""
+
+    @functools.wraps(method)
+    def wrapper(*args: Any, **kwargs: Any) -> Envelope:
+        try:
+            return success(method(*args, **kwargs))
+        except ClockError as error:
+            logger.info("%s refused: %s (%s)", method.__qualname__, error.code, error.message)
+            return failure(error)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _extra(extra: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    return extra if isinstance(extra, Mapping) else {}
+
+
+class CashClock:
+    """Money in and out: stake orders, payment notifications, opening red packets."""
+
+    @enveloped
+    def generate_clock_order(self, uid: int, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        extra = _extra(extra)
+        order = order_generate(
+            uid=uid, mobile=extra.get("mobile"), nickname=extra.get("nickname"), open_id=extra.get("openId")
+        )
+        return {
+            "order_id": order.pk,
+            "order_no": order.order_no,
+            "pay_amount": order.pay_amount,
+            "clock_day": order.clock_day.isoformat(),
+        }
+
+    @enveloped
+    def notify_clock_order(self, order_no: str, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        extra = _extra(extra)
+        outcome = order_notify(
+            Notification(
+                order_no=order_no,
+                amount=extra.get("amount"),  # type: ignore[arg-type]  (validated by the service)
+                buyer_id=extra.get("buyerId"),  # type: ignore[arg-type]
+                transaction_id=extra.get("transactionId"),  # type: ignore[arg-type]
+                notify_time=extra.get("notify_time"),
+                content=str(extra.get("content") or ""),
+                nickname=str(extra.get("nickname") or ""),
+                mobile=str(extra.get("mobile") or ""),
+            )
+        )
+        return {"outcome": outcome}

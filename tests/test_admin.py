@@ -1,0 +1,78 @@
+"""Every table has a working admin; money shows as yuan; the books are read-only."""
+
+from datetime import date
+
+import pytest
+from django.contrib.auth.models import User
+from django.urls import reverse
+
+from clock_app.models import ClockOrder, LedgerEntry, LuckySetting, Participation, PayoutError, Player, Round
+
+from .factories import join
+
+pytestmark = pytest.mark.django_db
+
+MODELS = [Round, Participation, ClockOrder, Player, LedgerEntry, LuckySetting, PayoutError]
+
+
+@pytest.fixture
+def staff(client):
+    user = User.objects.create_superuser("admin", "admin@example.com", "pw")
+    client.force_login(user)
+    return client
+
+
+def url(model, action="changelist", *args):
+    return reverse(f"admin:clock_app_{model._meta.model_name}_{action}", args=args)
+
+
+@pytest.mark.parametrize("model", MODELS, ids=lambda m: m._meta.db_table)
+def test_changelist_renders(staff, model):
+    join(1, date(2026, 11, 26))
+    response = staff.get(url(model))
+    assert response.status_code == 200
+
+
+def test_money_is_shown_in_yuan(staff):
+    join(1, date(2026, 11, 26))
+    body = staff.get(url(ClockOrder)).content.decode()
+    assert "1.00" in body
+
+
+@pytest.mark.parametrize(
+    ("model", "term"),
+    [(ClockOrder, "order_no"), (ClockOrder, "transaction_id"), (Participation, "mobile"), (Player, "uid")],
+)
+def test_search(staff, model, term):
+    part = join(4242, date(2026, 11, 26))
+    order = ClockOrder.objects.get(order_no=part.order_no)
+    value = {"order_no": order.order_no, "transaction_id": order.transaction_id, "mobile": part.mobile, "uid": "4242"}[
+        term
+    ]
+    assert staff.get(url(model), {"q": value}).context["cl"].result_count == 1
+    assert staff.get(url(model), {"q": "no-such-thing"}).context["cl"].result_count == 0
+
+
+@pytest.mark.parametrize("model", [LedgerEntry, ClockOrder])
+def test_books_are_read_only(staff, model):
+    join(1, date(2026, 11, 26))
+    obj = model.objects.first()
+    assert staff.get(url(model, "add")).status_code == 403
+    assert staff.post(url(model, "delete", obj.pk), {"post": "yes"}).status_code == 403
+    page = staff.get(url(model, "change", obj.pk))
+    assert page.status_code == 200
+    assert 'type="submit" value="Save"' not in page.content.decode()
+
+
+def test_round_page_hides_the_seed_until_settlement(staff):
+    join(1, date(2026, 11, 26), "09:00:00")
+    the_round = Round.objects.get()
+    body = staff.get(url(Round, "change", the_round.pk)).content.decode()
+    assert the_round.seed_hash in body
+    assert the_round.split_seed not in body
+
+
+def test_filters_by_round_and_status(staff):
+    join(1, date(2026, 11, 26))
+    assert staff.get(url(Participation), {"clock_day": "2026-11-26", "red_status__exact": "1"}).status_code == 200
+    assert staff.get(url(ClockOrder), {"order_status__exact": "2"}).status_code == 200

@@ -1,0 +1,68 @@
+"""The seed-parity facades: envelopes, field names, codes."""
+
+from datetime import date
+
+import pytest
+import time_machine
+
+from clock_app.facade import CashClock
+from clock_app.models import ClockOrder, Round
+
+from .conftest import local
+
+pytestmark = pytest.mark.django_db
+
+DAY = date(2026, 11, 26)
+EXTRA = {"mobile": "13800000001", "nickname": "Jason", "openId": "oq_pO5XHsq87Z3LLBc7p0"}
+
+
+def test_generate_and_notify_envelopes():
+    with time_machine.travel(local(DAY, "09:00:00"), tick=False):
+        made = CashClock().generate_clock_order(1, EXTRA)
+        assert made["status"] == 1 and isinstance(made["message"], str)
+        assert set(made["data"]) >= {"order_id", "order_no"}
+        assert "code" not in made
+        order_no = made["data"]["order_no"]
+        paid = CashClock().notify_clock_order(
+            order_no,
+            {
+                "amount": 100,
+                "buyerId": EXTRA["openId"],
+                "transactionId": "Wx2394446280110126",
+                "notify_time": "2026-11-26 09:00:03",
+                "content": "<xml>…</xml>",
+                "nickname": "Jason",
+                "mobile": "13800000001",
+            },
+        )
+    assert paid["status"] == 1 and paid["data"]["outcome"] == "joined"
+    order = ClockOrder.objects.get(order_no=order_no)
+    assert order.pay_result == "<xml>…</xml>"
+    assert order.pay_time == local(DAY, "09:00:03")  # naive notify_time is local to CLOCK["TIME_ZONE"]
+    assert Round.objects.get().clock_money == 100
+
+
+def test_failure_envelope_has_a_code_and_changes_nothing():
+    with time_machine.travel(local(DAY), tick=False):
+        result = CashClock().generate_clock_order(1, {"nickname": "x", "openId": "y"})
+    assert result == {"status": 0, "message": result["message"], "data": {}, "code": "mobile_required"}
+    assert not ClockOrder.objects.exists()
+
+
+def test_notify_for_unknown_order_fails_with_code():
+    result = CashClock().notify_clock_order("TTC0", {"amount": 100, "buyerId": "b", "transactionId": "t"})
+    assert (result["status"], result["code"]) == (0, "order_not_found")
+
+
+def test_notify_amount_in_yuan_float_is_refused():
+    with time_machine.travel(local(DAY), tick=False):
+        order_no = CashClock().generate_clock_order(1, EXTRA)["data"]["order_no"]
+        result = CashClock().notify_clock_order(
+            order_no, {"amount": 1.0, "buyerId": EXTRA["openId"], "transactionId": "t"}
+        )
+    assert (result["status"], result["code"]) == (0, "amount_invalid")
+
+
+def test_extra_that_is_not_a_mapping_is_treated_as_empty():
+    result = CashClock().generate_clock_order(1, None)
+    assert (result["status"], result["code"]) == (0, "mobile_required")
