@@ -27,6 +27,10 @@ def round_totals_key(day: date) -> str:
     return key("round", day.isoformat())
 
 
+def clocked_in_key(day: date) -> str:
+    return key("round", day.isoformat(), "clocked_in")
+
+
 def cached(cache_key: str, ttl: int, build: Callable[[], T]) -> T:
     """The cached value, or ``build()`` stored for ``ttl`` seconds."""
     value: Any = clock_cache().get(cache_key)

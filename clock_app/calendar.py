@@ -53,6 +53,11 @@ def at(day: date, clock: time) -> datetime:
     return datetime.combine(day, clock, tzinfo=clock_settings.time_zone)
 
 
+def day_span(day: date) -> tuple[datetime, datetime]:
+    """Local ``day`` as the aware interval ``[00:00, next 00:00)``."""
+    return at(day, time(0)), at(day + ONE_DAY, time(0))
+
+
 def window(day: date, rules: RoundTimes) -> tuple[datetime, datetime]:
     """Round ``day``'s check-in window ``[start, end)``, on the next day."""
     return at(day + ONE_DAY, rules.clock_start), at(day + ONE_DAY, rules.clock_end)

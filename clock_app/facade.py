@@ -13,8 +13,11 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
+from . import selectors
 from .exceptions import ClockError
+from .services.checkin import clock_in
 from .services.orders import Notification, order_generate, order_notify
+from .services.players import player_remind, player_toast_shown, player_touch, require_uid
 
 logger = logging.getLogger(__name__)
 
@@ -81,3 +84,66 @@ class CashClock:
             )
         )
         return {"outcome": outcome}
+
+
+def _profile(extra: Mapping[str, Any]) -> dict[str, str]:
+    return {
+        "nickname": str(extra.get("nickname") or ""),
+        "mobile": str(extra.get("mobile") or ""),
+        "source_uid": str(extra.get("openId") or ""),
+    }
+
+
+class ClockCenter:
+    """What the challenge page shows and the check-in itself."""
+
+    @enveloped
+    def init(self) -> dict[str, Any]:
+        return {"summary": selectors.home_summary(None)}
+
+    @enveloped
+    def summary(self, uid: int, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        player = player_touch(uid=require_uid(uid), **_profile(_extra(extra)))
+        return {"summary": selectors.home_summary(player)}
+
+    @enveloped
+    def check_user_clock(self, uid: int) -> dict[str, Any]:
+        return {"is_check_in": int(selectors.is_checked_in(require_uid(uid)))}
+
+    @enveloped
+    def clock(self, uid: int) -> dict[str, Any]:
+        return {"money": clock_in(uid=uid)}
+
+    @enveloped
+    def user_remind(self, uid: int) -> dict[str, Any]:
+        return {"is_remind": int(player_remind(uid=uid))}
+
+    @enveloped
+    def top_clock(self) -> dict[str, Any]:
+        return {"talent": selectors.talents()}
+
+    @enveloped
+    def record_clock(self, page: int = 0, limit: int = 10) -> dict[str, Any]:
+        return {"records": selectors.income_board(page, limit)}
+
+
+class Participator:
+    """A participant's own pages and settings."""
+
+    @enveloped
+    def information(self, uid: int, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        player = player_touch(uid=require_uid(uid), **_profile(_extra(extra)))
+        return {"info": selectors.player_information(player)}
+
+    @enveloped
+    def money_float_items(self, uid: int, page: int = 0, limit: int = 10) -> dict[str, Any]:
+        return selectors.ledger_page(require_uid(uid), page, limit)
+
+    @enveloped
+    def show_toast(self, uid: int) -> dict[str, Any]:
+        player_toast_shown(uid=uid)
+        return {"is_setting": 1}
+
+    @enveloped
+    def yesterday_clock(self, uid: int) -> dict[str, Any]:
+        return {"yesterday": selectors.yesterday_status(require_uid(uid))}

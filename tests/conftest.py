@@ -36,3 +36,19 @@ def _fresh_cache():
     cache.clear()
     yield
     cache.clear()
+
+
+_MEASUREMENTS: list[str] = []
+
+
+@pytest.fixture
+def measurement():
+    """``measurement("…")`` records a figure that is printed in the terminal summary of the run."""
+    return _MEASUREMENTS.append
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _MEASUREMENTS:
+        terminalreporter.section("measurements")
+        for line in _MEASUREMENTS:
+            terminalreporter.write_line(line)

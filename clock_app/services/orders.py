@@ -49,7 +49,7 @@ from ..models import (
 )
 from ..money import yuan
 from .ledger import ledger_write
-from .players import player_touch
+from .players import player_touch, require_uid
 from .rounds import round_open
 
 logger = logging.getLogger(__name__)
@@ -61,12 +61,6 @@ def _require_text(value: Any, code: str, message: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise InvalidInput(code, message)
     return value.strip()
-
-
-def _require_uid(uid: Any) -> int:
-    if isinstance(uid, bool) or not isinstance(uid, int) or uid <= 0:
-        raise InvalidInput("uid_invalid", "用户ID无效")
-    return uid
 
 
 def _new_order_no(day: datetime | Any) -> str:
@@ -84,7 +78,7 @@ def order_generate(*, uid: int, mobile: str, nickname: str, open_id: str, now: d
     Refused (nothing written) without mobile/nickname/openId, for a participant of yesterday's round before
     yesterday's red packets open (08:05), and for a user already in today's round.
     """
-    uid = _require_uid(uid)
+    uid = require_uid(uid)
     mobile = _require_text(mobile, "mobile_required", "您还没有授权手机号，为了更好的通知到您，请去先授权后参与哦")
     nickname = _require_text(nickname, "nickname_required", "您还没有授权昵称信息，请去先授权后参与哦")
     open_id = _require_text(open_id, "openid_required", "您还没有授权微信平台ID信息，请去先授权后参与哦")
@@ -227,15 +221,13 @@ def _join_round(order: ClockOrder, n: Notification, now: datetime) -> str:
     window_start, _ = calendar.window(order.clock_day, the_round)
     if the_round.is_settled or now >= window_start:
         return _mark_refund(order, RefundReason.LATE, now)
-    player = Player.objects.filter(uid=order.user_id).only("nickname", "mobile").first()
-    nickname = n.nickname or (player.nickname if player else "")
-    mobile = n.mobile or (player.mobile if player else "")
+    player = player_touch(uid=order.user_id, nickname=n.nickname, mobile=n.mobile, source_uid=order.buyer_id)
     try:
         with transaction.atomic():
             Participation.objects.create(
                 uid=order.user_id,
-                nickname=nickname,
-                mobile=mobile,
+                nickname=player.nickname,
+                mobile=player.mobile,
                 source_uid=order.buyer_id,
                 clock_day=order.clock_day,
                 order_no=order.order_no,
@@ -248,7 +240,6 @@ def _join_round(order: ClockOrder, n: Notification, now: datetime) -> str:
     Round.objects.filter(pk=the_round.pk).update(
         user_num=F("user_num") + 1, clock_money=F("clock_money") + order.pay_amount, update_time=now
     )
-    player_touch(uid=order.user_id, nickname=nickname, mobile=mobile, source_uid=order.buyer_id)
     Player.objects.filter(uid=order.user_id).update(
         clock_num=F("clock_num") + 1, spend_money=F("spend_money") + order.pay_amount, update_time=now
     )

@@ -2,24 +2,56 @@
 
 from __future__ import annotations
 
-from django.db.models import Q
+from datetime import datetime
+
 from django.utils import timezone
 
+from .. import calendar
+from ..exceptions import InvalidInput
 from ..models import Player
 
+PROFILE_FIELDS = ("nickname", "mobile", "source_uid")
 
-def player_touch(*, uid: int, nickname: str = "", mobile: str = "", source_uid: str = "") -> None:
-    """Create ``uid``'s row if missing; refresh the profile fields that were given and differ.
 
-    Writes nothing when the row exists and is current, so the home page can call it on every visit.
+def require_uid(uid: object) -> int:
+    if isinstance(uid, bool) or not isinstance(uid, int) or uid <= 0:
+        raise InvalidInput("uid_invalid", "用户ID无效")
+    return uid
+
+
+def player_touch(*, uid: int, nickname: str = "", mobile: str = "", source_uid: str = "") -> Player:
+    """``uid``'s row, created if missing; the profile fields given (non-empty) are refreshed if they differ.
+
+    One ``SELECT`` when the row exists and is current, so the home page can call it on every visit.
     """
-    if not Player.objects.filter(uid=uid).exists():
-        Player.objects.bulk_create(
-            [Player(uid=uid, nickname=nickname, mobile=mobile, source_uid=source_uid)], ignore_conflicts=True
-        )
-        return
-    profile = {
-        name: value for name, value in (("nickname", nickname), ("mobile", mobile), ("source_uid", source_uid)) if value
+    given = {
+        name: value
+        for name, value in (("nickname", nickname), ("mobile", mobile), ("source_uid", source_uid))
+        if isinstance(value, str) and value
     }
-    if profile:
-        Player.objects.filter(uid=uid).exclude(Q(**profile)).update(**profile, update_time=timezone.now())
+    player = Player.objects.filter(uid=uid).first()
+    if player is None:
+        Player.objects.bulk_create([Player(uid=uid, **given)], ignore_conflicts=True)
+        return Player.objects.get(uid=uid)
+    changed = {name: value for name, value in given.items() if getattr(player, name) != value}
+    if changed:
+        Player.objects.filter(uid=uid).update(**changed, update_time=timezone.now())
+        for name, value in changed.items():
+            setattr(player, name, value)
+    return player
+
+
+def player_remind(*, uid: int) -> bool:
+    """Turn on ``uid``'s check-in reminder (seed ``userRemind``); return the setting now stored."""
+    require_uid(uid)
+    player_touch(uid=uid)
+    Player.objects.filter(uid=uid, is_remind=False).update(is_remind=True, update_time=timezone.now())
+    return True
+
+
+def player_toast_shown(*, uid: int, now: datetime | None = None) -> None:
+    """Record that today's pop-up was shown to ``uid`` (``summary.is_alert`` turns 0 until tomorrow)."""
+    require_uid(uid)
+    now = now or timezone.now()
+    player_touch(uid=uid)
+    Player.objects.filter(uid=uid).update(toast_day=calendar.today(now), update_time=now)

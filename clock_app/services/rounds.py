@@ -9,6 +9,7 @@ from decimal import Decimal
 
 from django.utils import timezone
 
+from ..cache import forget_on_commit, round_totals_key
 from ..conf import clock_settings
 from ..models import LuckySetting, Round
 from ..randomness import draw_seed, seed_commitment
@@ -46,4 +47,5 @@ def round_open(day: date, *, now: datetime | None = None) -> Round:
     opened = Round.objects.get(clock_day=day)
     if opened.seed_hash == seed_commitment(seed):
         logger.info("round %s opened, seed_hash %s", day, opened.seed_hash)
+        forget_on_commit(round_totals_key(day))
     return opened

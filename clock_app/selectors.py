@@ -1,0 +1,257 @@
+"""The read side: what participants and visitors see (home summary, their pages, leaderboards).
+
+Reads that every visitor makes — a round's totals, its check-in count, the leaderboards — come from the cache
+with a short lifetime and are rebuilt from the database on a miss. Payments drop the round's cached totals
+when they commit; check-ins bump the cached count instead of dropping it, so the 05:00 rush does not turn
+every page view into a ``COUNT``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from typing import Any
+
+from django.utils import timezone
+
+from . import calendar
+from .cache import cached, clocked_in_key, key, round_totals_key
+from .conf import clock_settings
+from .exceptions import InvalidInput
+from .models import ClockStatus, LedgerEntry, MoneyType, Participation, Player, RedStatus, Round
+from .money import yuan
+
+ROUND_TTL = 30  # seconds; payments also drop the entry when they commit
+CLOCKED_IN_TTL = 10  # seconds; check-ins bump the cached count
+BOARD_TTL = 600  # leaderboards: 10 minutes, as the seed
+MAX_PAGE_SIZE = 100
+SEAT_WAITING = "虚席以待"
+
+
+@dataclass(frozen=True)
+class RoundView:
+    """A round as every visitor sees it (cached). A round nobody has paid for yet shows zeros."""
+
+    clock_day: date
+    user_num: int
+    clock_money: int
+    seed_hash: str
+    clock_start: time
+    clock_end: time
+    red_open: time
+
+
+def round_view(day: date) -> RoundView:
+    def load() -> RoundView:
+        row = Round.objects.filter(clock_day=day).first()
+        source = row if row is not None else clock_settings.load()
+        return RoundView(
+            clock_day=day,
+            user_num=row.user_num if row else 0,
+            clock_money=row.clock_money if row else 0,
+            seed_hash=row.seed_hash if row else "",
+            clock_start=source.clock_start,
+            clock_end=source.clock_end,
+            red_open=source.red_open,
+        )
+
+    return cached(round_totals_key(day), ROUND_TTL, load)
+
+
+def clocked_in_count(day: date) -> int:
+    return cached(
+        clocked_in_key(day),
+        CLOCKED_IN_TTL,
+        lambda: Participation.objects.filter(clock_day=day, clock_status=ClockStatus.CLOCKED_IN).count(),
+    )
+
+
+def _status_in(uid: int | None, day: date) -> int | None:
+    """``uid``'s ``clock_status`` in round ``day``, or None if they are not in it."""
+    if uid is None:
+        return None
+    return Participation.objects.filter(uid=uid, clock_day=day).values_list("clock_status", flat=True).first()
+
+
+def home_summary(player: Player | None, now: datetime | None = None) -> dict[str, Any]:
+    """The eleven fields of the seed's home summary (all integers) plus the shown round's day and seed_hash.
+
+    Before 08:05 a participant of yesterday's round is shown that round (with the countdown to 08:05);
+    everyone else, and everyone from 08:05 on, is shown today's round.
+    """
+    now = now or timezone.now()
+    today = calendar.today(now)
+    yesterday = calendar.previous_round(today)
+    previous = round_view(yesterday)
+    status_yesterday = _status_in(player.uid if player else None, yesterday)
+
+    if status_yesterday is not None and now < calendar.red_open_at(yesterday, previous):
+        shown = previous
+        summary = {
+            "clock_status": status_yesterday,
+            "clock_user_num": clocked_in_count(yesterday),
+            "red_time": calendar.seconds_until(calendar.red_open_at(yesterday, previous), now),
+            "zero_time": 0,
+            "is_start": 0,
+        }
+    else:
+        shown = round_view(today)
+        summary = {
+            "clock_status": _status_in(player.uid if player else None, today) or ClockStatus.NONE,
+            "clock_user_num": 0,  # today's round is checked in tomorrow
+            "red_time": 0,
+            "zero_time": calendar.seconds_until(calendar.entries_close_at(today), now),
+            "is_start": 1,
+        }
+    start, _ = calendar.window(shown.clock_day, shown)
+    return {
+        "is_remind": int(bool(player and player.is_remind)),
+        **summary,
+        "clock_status": int(summary["clock_status"]),
+        "user_num": shown.user_num,
+        "clock_money": shown.clock_money,
+        "clock_time": calendar.seconds_until(start, now),
+        "is_alert": int(player is not None and player.toast_day != today),
+        "yest_money": previous.clock_money,
+        "clock_day": shown.clock_day.isoformat(),
+        "seed_hash": shown.seed_hash,
+    }
+
+
+def is_checked_in(uid: int, now: datetime | None = None) -> bool:
+    """Whether ``uid`` has checked in for the round whose window is today (round D-1 on day D)."""
+    day = calendar.checkin_round(now)
+    return Participation.objects.filter(uid=uid, clock_day=day, clock_status=ClockStatus.CLOCKED_IN).exists()
+
+
+def player_information(player: Player) -> dict[str, int]:
+    return {
+        "spend_money": player.spend_money,
+        "income_money": player.income_money,
+        "clock_day_num": player.clock_day_num,
+    }
+
+
+def _page_bounds(page: Any, limit: Any) -> tuple[int, int]:
+    if isinstance(page, bool) or not isinstance(page, int) or page < 0:
+        raise InvalidInput("page_invalid", "页码无效")
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE_SIZE:
+        raise InvalidInput("limit_invalid", f"每页条数应在 1 到 {MAX_PAGE_SIZE} 之间")
+    return page * limit, page * limit + limit
+
+
+def local_text(moment: datetime | None, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
+    return calendar.local_now(moment).strftime(fmt) if moment else ""
+
+
+def ledger_page(uid: int, page: int = 0, limit: int = 10) -> dict[str, Any]:
+    """``uid``'s money movements, newest first (seed ``moneyFloatItems``)."""
+    start, stop = _page_bounds(page, limit)
+    entries = LedgerEntry.objects.filter(uid=uid)
+    rows = entries.order_by("-id").values("clock_day", "money_type", "change_money", "create_time")[start:stop]
+    return {
+        "total_counts": entries.count(),
+        "items": [
+            {
+                "clock_day": row["clock_day"].isoformat(),
+                "money_type": row["money_type"],
+                "change_money": row["change_money"],
+                "create_time": local_text(row["create_time"]),
+                "title": MoneyType(row["money_type"]).label,
+            }
+            for row in rows
+        ],
+    }
+
+
+def yesterday_status(uid: int, now: datetime | None = None) -> dict[str, int]:
+    day = calendar.previous_round(calendar.today(now))
+    row = Participation.objects.filter(uid=uid, clock_day=day).values("clock_status", "red_status").first()
+    return {
+        "clock_status": int(row["clock_status"]) if row else int(ClockStatus.NONE),
+        "red_status": int(row["red_status"]) if row else int(RedStatus.UNPAID),
+    }
+
+
+def mask_mobile(mobile: str) -> str:
+    """``13812341234`` → ``138****1234``: the middle digits never leave the server."""
+    if len(mobile) < 8:
+        return "****" if mobile else ""
+    return f"{mobile[:3]}****{mobile[-4:]}"
+
+
+def income_board(page: int = 0, limit: int = 10) -> dict[str, Any]:
+    """Players with a mobile number by income, highest first (seed ``recordClock``); cached 10 minutes."""
+    start, stop = _page_bounds(page, limit)
+
+    def load() -> dict[str, Any]:
+        players = Player.objects.exclude(mobile="")
+        rows = players.order_by("-income_money", "id").values("nickname", "mobile", "clock_day_num", "income_money")
+        return {
+            "total_counts": players.count(),
+            "items": [
+                {
+                    "nickname": row["nickname"],
+                    "mobile": mask_mobile(row["mobile"]),
+                    "clockDayCount": row["clock_day_num"],
+                    "incomeMoney": row["income_money"],
+                }
+                for row in rows[start:stop]
+            ],
+        }
+
+    return cached(key("board", "income", page, limit), BOARD_TTL, load)
+
+
+def _talent(kind: int, row: dict[str, Any] | None, desc: str) -> dict[str, Any]:
+    if row is None:
+        return {"type": kind, "uid": "", "icon": "", "nickname": "", "mobile": "", "desc": SEAT_WAITING}
+    return {
+        "type": kind,
+        "uid": row["uid"],
+        "icon": "",
+        "nickname": row["nickname"],
+        "mobile": mask_mobile(row["mobile"]),
+        "desc": desc,
+    }
+
+
+def talents(now: datetime | None = None) -> dict[str, dict[str, Any]]:
+    """The three "talent" cards (seed ``topClock``), cached 10 minutes per local day.
+
+    persistent: the longest current streak (last check-in today or yesterday); lucky: the largest packet of
+    the last settled round; early: the earliest check-in of the round whose window was this morning.
+    """
+    now = now or timezone.now()
+    today = calendar.today(now)
+
+    def load() -> dict[str, dict[str, Any]]:
+        streak_alive_since, _ = calendar.day_span(calendar.previous_round(today))
+        persistent = (
+            Player.objects.filter(long_day_num__gt=0, yesterday_time__gte=streak_alive_since)
+            .order_by("-long_day_num", "yesterday_time", "id")
+            .values("uid", "nickname", "mobile", "long_day_num")
+            .first()
+        )
+        last_settled = Round.objects.filter(settled_at__isnull=False).order_by("-clock_day").values("clock_day").first()
+        lucky = None
+        if last_settled:
+            lucky = (
+                Participation.objects.filter(clock_day=last_settled["clock_day"], red_money__gt=0)
+                .order_by("-red_money", "id")
+                .values("uid", "nickname", "mobile", "red_money")
+                .first()
+            )
+        early = (
+            Participation.objects.filter(clock_day=calendar.checkin_round(now), clock_status=ClockStatus.CLOCKED_IN)
+            .order_by("clock_time", "id")
+            .values("uid", "nickname", "mobile", "clock_time")
+            .first()
+        )
+        return {
+            "persistent": _talent(1, persistent, f"连续打卡{persistent['long_day_num']}次" if persistent else ""),
+            "lucky": _talent(2, lucky, f"分到了{yuan(lucky['red_money'])}元" if lucky else ""),
+            "early": _talent(3, early, f"{local_text(early['clock_time'], '%H:%M:%S')}打卡" if early else ""),
+        }
+
+    return cached(key("board", "talent", today.isoformat()), BOARD_TTL, load)

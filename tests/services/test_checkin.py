@@ -1,0 +1,101 @@
+from datetime import date, timedelta
+
+import pytest
+import time_machine
+
+from clock_app.exceptions import AlreadyClockedIn, NotParticipant, OutsideWindow
+from clock_app.models import ClockStatus, Participation, Player, Round
+from clock_app.services.checkin import clock_in
+
+from ..conftest import local
+from ..factories import join
+
+pytestmark = pytest.mark.django_db
+
+DAY = date(2026, 11, 26)
+NEXT = "2026-11-27"
+
+
+def clock_at(uid, day_text, clock):
+    with time_machine.travel(local(day_text, clock), tick=False):
+        return clock_in(uid=uid)
+
+
+@pytest.mark.parametrize(
+    ("clock", "ok"), [("04:59:59", False), ("05:00:00", True), ("07:59:59", True), ("08:00:00", False)]
+)
+def test_window_edges_in_shanghai_while_server_is_utc(clock, ok):
+    join(1, DAY)
+    if ok:
+        assert clock_at(1, NEXT, clock) == 100
+        part = Participation.objects.get()
+        assert part.clock_status == ClockStatus.CLOCKED_IN
+        assert part.clock_time == local(NEXT, clock)
+    else:
+        with pytest.raises(OutsideWindow) as caught:
+            clock_at(1, NEXT, clock)
+        assert caught.value.code == "outside_window"
+        assert Participation.objects.get().clock_status == ClockStatus.JOINED
+
+
+def test_returns_the_rounds_pool():
+    for uid in range(1, 4):
+        join(uid, DAY)
+    assert clock_at(2, NEXT, "05:30:00") == 300
+
+
+def test_not_a_participant():
+    join(1, DAY)
+    with pytest.raises(NotParticipant) as caught:
+        clock_at(2, NEXT, "05:30:00")
+    assert caught.value.code == "not_participant"
+
+
+def test_no_round_at_all_is_not_participant():
+    with pytest.raises(NotParticipant):
+        clock_at(2, NEXT, "05:30:00")
+
+
+def test_twice_is_refused_and_counts_once():
+    join(1, DAY)
+    clock_at(1, NEXT, "05:30:00")
+    with pytest.raises(AlreadyClockedIn) as caught:
+        clock_at(1, NEXT, "05:31:00")
+    assert caught.value.code == "already_clocked_in"
+    player = Player.objects.get(uid=1)
+    assert (player.clock_day_num, player.long_day_num) == (1, 1)
+    assert Participation.objects.get().clock_time == local(NEXT, "05:30:00")
+
+
+def test_check_in_does_not_touch_the_round_row():
+    join(1, DAY)
+    before = Round.objects.values().get()
+    clock_at(1, NEXT, "05:30:00")
+    assert Round.objects.values().get() == before
+
+
+def play_days(uid, days):
+    for day in days:
+        join(uid, day, "20:00:00")
+        clock_at(uid, (day + timedelta(days=1)).isoformat(), "06:00:00")
+
+
+def test_streak_of_three_consecutive_days():
+    play_days(1, [DAY, DAY + timedelta(days=1), DAY + timedelta(days=2)])
+    player = Player.objects.get(uid=1)
+    assert (player.long_day_num, player.clock_day_num) == (3, 3)
+    assert player.yesterday_time == local("2026-11-29", "06:00:00")
+
+
+def test_missed_day_restarts_the_streak():
+    play_days(1, [DAY, DAY + timedelta(days=1)])
+    play_days(1, [DAY + timedelta(days=3)])
+    player = Player.objects.get(uid=1)
+    assert (player.long_day_num, player.clock_day_num) == (1, 3)
+
+
+def test_joined_but_slept_in_restarts_the_streak():
+    play_days(1, [DAY])
+    join(1, DAY + timedelta(days=1), "20:00:00")  # pays, but does not clock in on the 28th
+    play_days(1, [DAY + timedelta(days=2)])
+    assert Player.objects.get(uid=1).long_day_num == 1
