@@ -17,6 +17,7 @@ from . import selectors
 from .exceptions import ClockError
 from .services.checkin import clock_in
 from .services.orders import Notification, order_generate, order_notify
+from .services.payouts import Handler, packet_open
 from .services.players import player_remind, player_toast_shown, player_touch, require_uid
 
 logger = logging.getLogger(__name__)
@@ -84,6 +85,12 @@ class CashClock:
             )
         )
         return {"outcome": outcome}
+
+    @enveloped
+    def user_open_red(self, uid: int, handler: Handler | None = None) -> dict[str, Any]:
+        """Pay a winner of yesterday's round stake + packet through ``handler`` (default
+        ``CLOCK["PAYOUT_HANDLER"]``); ``handler(transfer) -> Mapping`` is the seed's closure."""
+        return {"assign": {"money": packet_open(uid=uid, handler=handler)}}
 
 
 def _profile(extra: Mapping[str, Any]) -> dict[str, str]:

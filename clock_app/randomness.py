@@ -29,9 +29,14 @@ def seed_commitment(seed_hex: str) -> str:
     return hashlib.sha256(seed_hex.encode("ascii")).hexdigest()
 
 
-def pseudonym(seed_hex: str, clock_day: date, uid: int) -> str:
+def pseudonym_digest(seed_hex: str, clock_day: date, uid: int) -> bytes:
     message = f"{clock_day.isoformat()}:{uid}".encode("ascii")
-    return hmac.new(seed_hex.encode("ascii"), message, hashlib.sha256).hexdigest()
+    return hmac.new(seed_hex.encode("ascii"), message, hashlib.sha256).digest()
+
+
+def pseudonym(seed_hex: str, clock_day: date, uid: int) -> str:
+    """The 64-hex-character name of ``uid`` in round ``clock_day``'s statement."""
+    return pseudonym_digest(seed_hex, clock_day, uid).hex()
 
 
 class SeededRandom:

@@ -40,3 +40,40 @@ def join(uid: int, day: date | str, clock: str = "12:00:00") -> Participation:
     order = order_for(uid, at)
     pay(order, at)
     return Participation.objects.get(uid=uid, clock_day=order.clock_day)
+
+
+def clock(uid: int, day: date | str, at: str = "06:00:00") -> None:
+    """``uid`` clocks in for round ``day`` (on the next morning, at local ``at``)."""
+    from datetime import timedelta
+
+    from clock_app.services.checkin import clock_in
+
+    if isinstance(day, str):
+        day = date.fromisoformat(day)
+    with time_machine.travel(local(day + timedelta(days=1), at), tick=False):
+        clock_in(uid=uid)
+
+
+def play_round(day: date, payers: int, clockers: int, first_uid: int = 1) -> list[int]:
+    """``payers`` users join round ``day``; the first ``clockers`` of them clock in. Returns the uids."""
+    uids = list(range(first_uid, first_uid + payers))
+    for uid in uids:
+        join(uid, day, "10:00:00")
+    for uid in uids[:clockers]:
+        clock(uid, day)
+    return uids
+
+
+class Channel:
+    """A payout handler that records every call; answers can be scripted per call."""
+
+    def __init__(self, *answers) -> None:
+        self.calls: list = []
+        self._answers = list(answers)
+
+    def __call__(self, transfer):
+        self.calls.append(transfer)
+        answer = self._answers.pop(0) if self._answers else {"return_code": "SUCCESS", "result_code": "SUCCESS"}
+        if isinstance(answer, Exception):
+            raise answer
+        return answer

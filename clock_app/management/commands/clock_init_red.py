@@ -1,0 +1,48 @@
+"""``manage.py clock_init_red [--day D]``: settle a round (default: yesterday's, run at 08:05)."""
+
+from __future__ import annotations
+
+from django.core.management.base import BaseCommand, CommandError
+
+from ... import calendar
+from ...exceptions import ClockError
+from ...models import Round
+from ...money import yuan
+from ...services.settlement import round_settle
+from ..days import add_day_option, parse_day_option
+
+
+class Command(BaseCommand):
+    help = "Settle a round: split the forfeited stakes into red packets for those who clocked in."
+
+    def add_arguments(self, parser):
+        add_day_option(parser, "yesterday's round")
+
+    def handle(self, *args, day=None, verbosity=1, **options):
+        round_day = parse_day_option(day, calendar.checkin_round())
+        if not Round.objects.filter(clock_day=round_day).exists():
+            self.stdout.write(f"round {round_day}: nobody took part, nothing to settle")
+            return
+        show_progress = verbosity >= 2 or self.stdout.isatty()
+
+        def progress(done: int, total: int) -> None:
+            if show_progress:
+                self.stdout.write(f"  round {round_day}: {done}/{total} winners' packets written")
+
+        try:
+            result = round_settle(round_day, progress=progress)
+        except ClockError as error:
+            raise CommandError(f"round {round_day}: {error.code}: {error.message}") from None
+        if result.already_settled:
+            self.stdout.write(
+                f"round {round_day}: already settled, nothing changed (statement {result.statement_hash})"
+            )
+            return
+        t = result.totals
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"round {round_day} settled: {t.winners}/{t.payers} clocked in; forfeited ¥{yuan(t.forfeited)}, "
+                f"fee ¥{yuan(t.service_fee)}, rollover in ¥{yuan(t.rollover_in)}, packets ¥{yuan(t.bonus)}, "
+                f"rollover out ¥{yuan(t.rollover_out)}; statement {result.statement_hash}"
+            )
+        )

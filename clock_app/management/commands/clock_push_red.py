@@ -1,0 +1,38 @@
+"""``manage.py clock_push_red [--day D]``: pay every unpaid winner of a round and every pending refund."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.core.management.base import BaseCommand, CommandError
+
+from ... import calendar
+from ...exceptions import ClockError
+from ...services.payouts import round_push
+from ..days import add_day_option, parse_day_option
+
+
+class Command(BaseCommand):
+    help = (
+        "Pay the winners of a round who did not open their packet, retry failed payouts and payouts of "
+        "unknown outcome (same payout_no), and pay pending refunds. Exits non-zero if anything is unpaid."
+    )
+
+    def add_arguments(self, parser):
+        add_day_option(parser, "the round of two days ago, as the seed")
+
+    def handle(self, *args, day=None, verbosity=1, **options):
+        round_day = parse_day_option(day, calendar.today() - timedelta(days=2))
+        show_progress = verbosity >= 2 or self.stdout.isatty()
+        try:
+            report = round_push(round_day, progress=self.stdout.write if show_progress else None)
+        except ClockError as error:
+            raise CommandError(f"round {round_day}: {error.code}: {error.message}") from None
+        summary = (
+            f"round {round_day}: payouts {dict(report.outcomes) or 'none due'}; refunds "
+            f"{dict(report.refunds) or 'none due'}; {report.unpaid} winner(s) unpaid, "
+            f"{report.refunds_pending} refund(s) pending"
+        )
+        if not report.complete:
+            raise CommandError(summary)
+        self.stdout.write(self.style.SUCCESS(summary))

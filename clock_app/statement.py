@@ -1,0 +1,201 @@
+"""A round's statement: the numbers of a settled round in a form anyone can re-check without the database.
+
+Pure Python (no Django), shared by settlement (which computes the numbers and stores the statement's hash),
+by ``clock_audit`` and by ``clock_verify``.
+
+Format (``clock_app.statement/1``): UTF-8 JSON lines. The first line is the header — ``clock_day``, the
+frozen ``rules``, ``seed_hash``, ``seed``, ``committed`` and the ``totals`` — and each further line is one
+winner, ``{"packet": fen, "pseudonym": hex, "stake": fen}``, in ascending pseudonym order. Every line is
+canonical JSON (keys sorted, no spaces, ASCII) followed by ``\\n``; ``statement_hash`` is the SHA-256 of
+those bytes. A winner's pseudonym is ``hmac_sha256(seed, f"{clock_day}:{uid}")`` (``randomness.pseudonym``).
+
+The numbers (:func:`settle_numbers`)::
+
+    forfeited    = stakes - winner_stakes
+    service_fee  = floor(forfeited * service_ratio)
+    pot          = forfeited - service_fee + rollover_in
+    packets      = split_bonus(pot, winners, lucky_num, lucky_proportion, max_packet, SeededRandom(seed))
+    bonus        = sum(packets);  rollover_out = what the split could not place
+    (no winners: rollover_out = pot, or with NO_WINNER_POLICY "operator" the pot is added to service_fee)
+
+and the books balance: ``stakes + rollover_in == winner_stakes + bonus + service_fee + rollover_out``.
+Packet ``i`` goes to the ``i``-th winner in pseudonym order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass
+from decimal import ROUND_FLOOR, Decimal
+from typing import Any, TextIO
+
+from .randomness import SeededRandom, seed_commitment
+from .rules import RoundRules
+from .split import split_bonus
+
+FORMAT = "clock_app.statement/1"
+
+
+@dataclass(frozen=True)
+class Totals:
+    payers: int
+    stakes: int
+    winners: int
+    winner_stakes: int
+    forfeited: int
+    service_fee: int
+    rollover_in: int
+    bonus: int
+    rollover_out: int
+
+    def balances(self) -> bool:
+        """DESIGN §2: money in == money out, to the fen."""
+        return self.stakes + self.rollover_in == (
+            self.winner_stakes + self.bonus + self.service_fee + self.rollover_out
+        )
+
+
+def settle_numbers(
+    *, payers: int, stakes: int, winner_stakes: int, winners: int, rollover_in: int, rules: RoundRules, seed: str
+) -> tuple[Totals, list[int]]:
+    """The settlement of one round: its totals and the packets in winners' pseudonym order."""
+    forfeited = stakes - winner_stakes
+    if forfeited < 0:
+        raise ValueError(f"winners' stakes ({winner_stakes}) exceed the pool ({stakes})")
+    service_fee = int((Decimal(forfeited) * rules.service_ratio).to_integral_value(rounding=ROUND_FLOOR))
+    pot = forfeited - service_fee + rollover_in
+    if winners == 0:
+        packets: list[int] = []
+        if rules.no_winner_policy == "operator":
+            service_fee, rollover_out = service_fee + pot, 0
+        else:
+            rollover_out = pot
+    else:
+        split = split_bonus(
+            pot,
+            winners,
+            lucky_num=rules.lucky_num,
+            lucky_proportion=rules.lucky_proportion,
+            cap=rules.max_packet,
+            rng=SeededRandom(seed),
+        )
+        packets, rollover_out = split.packets, split.leftover
+    totals = Totals(
+        payers=payers,
+        stakes=stakes,
+        winners=winners,
+        winner_stakes=winner_stakes,
+        forfeited=forfeited,
+        service_fee=service_fee,
+        rollover_in=rollover_in,
+        bonus=pot - rollover_out if winners else 0,
+        rollover_out=rollover_out,
+    )
+    return totals, packets
+
+
+def canonical(obj: Any) -> bytes:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode("ascii") + b"\n"
+
+
+def header(*, clock_day: str, rules: RoundRules, seed_hash: str, seed: str, committed: bool, totals: Totals) -> dict:
+    return {
+        "format": FORMAT,
+        "clock_day": clock_day,
+        "rules": rules.as_public(),
+        "seed_hash": seed_hash,
+        "seed": seed,
+        "committed": committed,
+        "totals": asdict(totals),
+    }
+
+
+def line(pseudonym: str, stake: int, packet: int) -> dict:
+    return {"pseudonym": pseudonym, "stake": stake, "packet": packet}
+
+
+def encode(head: dict, lines: Iterable[dict]) -> Iterator[bytes]:
+    """The statement's canonical bytes, a line at a time (flat memory for a million winners)."""
+    yield canonical(head)
+    for item in lines:
+        yield canonical(item)
+
+
+def digest(chunks: Iterable[bytes]) -> str:
+    sha = hashlib.sha256()
+    for chunk in chunks:
+        sha.update(chunk)
+    return sha.hexdigest()
+
+
+@dataclass
+class Verification:
+    ok: bool
+    clock_day: str
+    statement_hash: str
+    problems: list[str]
+    totals: dict[str, int]
+
+
+def verify(stream: TextIO | Iterable[str]) -> Verification:
+    """Re-check a statement from its text alone: the seed against its commitment, the order of the lines,
+    every packet recomputed from the seed and the rules, and the books balancing to the fen.
+
+    Reads the lines once and keeps only the winners' stakes and packets (two integers each).
+    """
+    sha = hashlib.sha256()
+    problems: list[str] = []
+    lines = iter(stream)
+    first = next(lines, None)
+    if first is None:
+        return Verification(False, "", "", ["the statement is empty"], {})
+    head = json.loads(first)
+    sha.update(canonical(head))
+    if head.get("format") != FORMAT:
+        problems.append(f"unknown format {head.get('format')!r} (expected {FORMAT})")
+    rules = RoundRules.from_public(head["rules"])
+    totals = head["totals"]
+    seed = head.get("seed") or ""
+    if seed_commitment(seed) != head.get("seed_hash"):
+        problems.append("sha256(seed) does not match seed_hash: the seed is not the one committed to")
+
+    stakes: list[int] = []
+    packets: list[int] = []
+    previous = ""
+    for number, text in enumerate(lines, start=2):
+        if not text.strip():
+            continue
+        item = json.loads(text)
+        sha.update(canonical(item))
+        if item["pseudonym"] <= previous:
+            problems.append(f"line {number}: pseudonyms are not in strictly ascending order")
+        previous = item["pseudonym"]
+        stakes.append(int(item["stake"]))
+        packets.append(int(item["packet"]))
+
+    expected, expected_packets = settle_numbers(
+        payers=int(totals["payers"]),
+        stakes=int(totals["stakes"]),
+        winner_stakes=sum(stakes),
+        winners=len(stakes),
+        rollover_in=int(totals["rollover_in"]),
+        rules=rules,
+        seed=seed,
+    )
+    for name, value in asdict(expected).items():
+        if int(totals.get(name, -1)) != value:
+            problems.append(f"totals.{name} is {totals.get(name)} but recomputes to {value}")
+    wrong = [i for i, (got, want) in enumerate(zip(packets, expected_packets, strict=True)) if got != want]
+    if wrong:
+        first_wrong = wrong[0]
+        problems.append(
+            f"{len(wrong)} packet(s) differ from the allocation recomputed from the seed "
+            f"(first: winner #{first_wrong + 1}, {packets[first_wrong]} instead of {expected_packets[first_wrong]})"
+        )
+    if sum(packets) != expected.bonus:
+        problems.append(f"packets sum to {sum(packets)}, the bonus is {expected.bonus}")
+    if not expected.balances():
+        problems.append("stakes + rollover_in != winner_stakes + bonus + service_fee + rollover_out")
+    return Verification(not problems, str(head.get("clock_day", "")), sha.hexdigest(), problems, asdict(expected))
