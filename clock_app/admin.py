@@ -3,13 +3,17 @@ the orders are read-only, because a hand edit there would break the books the au
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.utils.timezone import now
 
-from .models import ClockOrder, LedgerEntry, LuckySetting, Participation, PayoutError, Player, Round
+from .exceptions import NoPayoutHandler
+from .models import ClockOrder, ErrorStatus, LedgerEntry, LuckySetting, Participation, PayoutError, Player, Round
 from .money import yuan
+from .services.payouts import Outcome, packet_pay, refund_pay, resolve_handler
 
 
 def money(field: str, label: str) -> Callable[[Any], str]:
@@ -248,6 +252,29 @@ class PayoutErrorAdmin(admin.ModelAdmin):
         "create_time",
         "update_time",
     )
+    actions = ("retry_payout", "mark_repaired")
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False
+
+    @admin.action(description="Retry the payout now (same payout_no)")
+    def retry_payout(self, request, queryset) -> None:
+        try:
+            handler = resolve_handler(None)
+        except NoPayoutHandler:
+            self.message_user(request, "CLOCK['PAYOUT_HANDLER'] is not configured.", messages.ERROR)
+            return
+        outcomes: Counter[str] = Counter()
+        for error in queryset.filter(status=ErrorStatus.OPEN):
+            if error.clock_day_id:
+                outcomes[packet_pay(error.clock_day_id, handler=handler)] += 1
+            else:
+                order = ClockOrder.objects.filter(order_no=error.order_no.removesuffix("R")).first()
+                outcomes[refund_pay(order.pk, handler=handler) if order else Outcome.NOT_CLAIMED] += 1
+        summary = ", ".join(f"{count} {outcome}" for outcome, count in sorted(outcomes.items())) or "nothing open"
+        self.message_user(request, f"Retried: {summary}.", messages.INFO)
+
+    @admin.action(description="Mark repaired")
+    def mark_repaired(self, request, queryset) -> None:
+        changed = queryset.filter(status=ErrorStatus.OPEN).update(status=ErrorStatus.REPAIRED, update_time=now())
+        self.message_user(request, f"{changed} error(s) marked repaired.", messages.SUCCESS)

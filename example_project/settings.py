@@ -89,6 +89,7 @@ LOGIN_URL = "/"
 
 CLOCK = {
     "TIME_ZONE": env("CLOCK_TIME_ZONE", default="Asia/Shanghai"),
+    "PAYOUT_HANDLER": env("CLOCK_PAYOUT_HANDLER", default=None),
 }
 
 LOGGING = {

@@ -76,3 +76,54 @@ def test_filters_by_round_and_status(staff):
     join(1, date(2026, 11, 26))
     assert staff.get(url(Participation), {"clock_day": "2026-11-26", "red_status__exact": "1"}).status_code == 200
     assert staff.get(url(ClockOrder), {"order_status__exact": "2"}).status_code == 200
+
+
+def test_error_log_actions_retry_and_mark_repaired(staff):
+    import time_machine
+    from django.test import override_settings
+
+    from clock_app.models import ErrorStatus, RedStatus
+    from clock_app.services.payouts import packet_open
+
+    from .conftest import local
+    from .factories import play_round
+
+    play_round(date(2026, 11, 26), 4, 2)
+    with time_machine.travel(local("2026-11-27", "08:06:00"), tick=False):
+        for uid in (1, 2):
+            with pytest.raises(Exception, match="账号"):
+                packet_open(uid=uid, handler=lambda transfer: {"result_code": "FAIL"})
+    first, second = PayoutError.objects.order_by("pk")
+    with override_settings(CLOCK={"PAYOUT_HANDLER": "tests.handlers.succeed"}):
+        response = staff.post(url(PayoutError), {"action": "retry_payout", "_selected_action": [first.pk]}, follow=True)
+    assert "1 paid" in response.content.decode()
+    assert Participation.objects.get(pk=first.clock_day_id).red_status == RedStatus.PAID
+    assert PayoutError.objects.get(pk=first.pk).status == ErrorStatus.REPAIRED
+    staff.post(url(PayoutError), {"action": "mark_repaired", "_selected_action": [second.pk]})
+    assert PayoutError.objects.get(pk=second.pk).status == ErrorStatus.REPAIRED
+    assert Participation.objects.get(pk=second.clock_day_id).red_status == RedStatus.FAILED
+
+
+def test_retry_without_a_handler_says_so(staff):
+    PayoutError.objects.create(clock_day_id=1, clock_day=date(2026, 11, 26), red_money=100, order_no="X", uid=1)
+    response = staff.post(
+        url(PayoutError), {"action": "retry_payout", "_selected_action": [PayoutError.objects.get().pk]}, follow=True
+    )
+    assert "PAYOUT_HANDLER" in response.content.decode()
+
+
+def test_round_page_shows_the_settlement_record(staff):
+    import time_machine
+
+    from clock_app.services.settlement import round_settle
+
+    from .conftest import local
+    from .factories import play_round
+
+    play_round(date(2026, 11, 26), 4, 2)
+    with time_machine.travel(local("2026-11-27", "08:05:00"), tick=False):
+        round_settle(date(2026, 11, 26))
+    the_round = Round.objects.get()
+    body = staff.get(url(Round, "change", the_round.pk)).content.decode()
+    for text in ("Settlement", the_round.statement_hash, the_round.split_seed, "Bonus money"):
+        assert text in body

@@ -286,6 +286,17 @@ def refund_pay(order_id: int, *, handler: Handler, now: datetime | None = None) 
     return outcome
 
 
+def refunds_push(*, handler: Handler | None = None, now: datetime | None = None) -> tuple[dict[str, int], int]:
+    """Try every pending refund once; return the outcomes and how many refunds are still pending."""
+    handler = resolve_handler(handler)
+    outcomes: dict[str, int] = {}
+    pending = ClockOrder.objects.filter(refund_status=RefundStatus.REFUNDING)
+    for pk in list(pending.order_by("pk").values_list("pk", flat=True)):
+        outcome = refund_pay(pk, handler=handler, now=now)
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+    return outcomes, pending.count()
+
+
 # --- the push job ------------------------------------------------------------------------------------------
 
 
@@ -337,11 +348,7 @@ def round_push(
         if progress:
             progress(f"round {day}: {done} payouts attempted")
     if refunds:
-        pending = ClockOrder.objects.filter(refund_status=RefundStatus.REFUNDING)
-        for pk in list(pending.order_by("pk").values_list("pk", flat=True)):
-            outcome = refund_pay(pk, handler=handler, now=now)
-            report.refunds[outcome] = report.refunds.get(outcome, 0) + 1
-        report.refunds_pending = ClockOrder.objects.filter(refund_status=RefundStatus.REFUNDING).count()
+        report.refunds, report.refunds_pending = refunds_push(handler=handler, now=now)
     report.unpaid = winners.exclude(red_status=RedStatus.PAID).count()
     logger.info(
         "push round %s: %s; refunds %s; %s unpaid, %s refunds pending",

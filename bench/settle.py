@@ -1,0 +1,490 @@
+"""Benchmark: settle one round of N winners on PostgreSQL, against a one-statement floor.
+
+Target: 1,000,000 winners settled in under 60 s and under 500 MB peak memory on a 2-core machine.
+
+Run from anywhere (the script changes to the repository root)::
+
+    .venv/bin/python bench/settle.py                       # 1,000,000 winners, 100,000 losers, 3 runs
+    .venv/bin/python bench/settle.py --winners 20000 --repeat 1
+
+It uses its own database (``--database-url``, default ``$DATABASE_URL`` or
+``postgres://postgres@127.0.0.1:5432/clock_bench``), creates it when missing and migrates it. Building the
+round (COPY of N + M ``pay_clock_day`` rows, VACUUM ANALYZE) is not measured. Every measured step runs in a
+fresh child process (``--child STEP``, internal), so its peak RSS belongs to that step only:
+
+* ``baseline``: ``UPDATE pay_clock_day SET red_money = 1 WHERE clock_day = D AND clock_status = 2`` in a
+  transaction that is rolled back: the floor cost of touching every winner row once;
+* ``settle``: ``clock_app.services.settlement.round_settle(D, now=<after the window closed>)``;
+* ``split_bonus`` and ``Winners.load``: the pure split and the winners' load, for information.
+
+Before every measured step the round is reset to unsettled (``red_money`` all 0), ``pay_clock_day`` is
+vacuumed and a CHECKPOINT is taken, so every run starts from the same state. Figures are printed as a table
+and written to ``bench/out/settle.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from datetime import date, datetime, timedelta
+from datetime import time as clock_time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "bench" / "out" / "settle.json"
+DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/clock_bench"
+DEFAULT_DAY = "2001-01-01"
+RESULT_MARK = "BENCH_RESULT "
+TARGET_SECONDS = 60.0
+TARGET_MB = 500.0
+STAKE = 100  # fen
+COPY_CHUNK = 50_000
+
+STEPS = {
+    "baseline": "baseline UPDATE, rolled back",
+    "settle": "round_settle",
+    "split": "split_bonus (info)",
+    "load": "Winners.load (info)",
+}
+
+
+# --------------------------------------------------------------------------------------------- arguments
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--winners", type=int, default=1_000_000, help="clocked-in rows (default 1,000,000)")
+    parser.add_argument("--losers", type=int, default=None, help="joined, not clocked-in rows (default N//10)")
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get("DATABASE_URL") or DEFAULT_URL,
+        help=f"the bench's own database (default $DATABASE_URL or {DEFAULT_URL})",
+    )
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each measured step; the median is reported")
+    parser.add_argument("--day", default=DEFAULT_DAY, help=f"the bench round's clock_day (default {DEFAULT_DAY})")
+    parser.add_argument("--skip-info", action="store_true", help="do not time split_bonus and Winners.load")
+    parser.add_argument(
+        "--profile", type=int, default=0, metavar="K", help="also run round_settle once under cProfile, print top K"
+    )
+    parser.add_argument("--out", type=Path, default=OUT, help=f"JSON output (default {OUT.relative_to(ROOT)})")
+    parser.add_argument("--child", choices=sorted(STEPS), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.losers is None:
+        args.losers = args.winners // 10
+    if args.winners < 1 or args.losers < 0 or args.repeat < 1:
+        parser.error("need --winners >= 1, --losers >= 0, --repeat >= 1")
+    args.day = date.fromisoformat(args.day)
+    return args
+
+
+# --------------------------------------------------------------------------------------------- database
+
+
+def conninfo(url: str, **overrides: str) -> str:
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    params = conninfo_to_dict(url)
+    params.update(overrides)
+    return make_conninfo(**params)
+
+
+def dbname(url: str) -> str:
+    from psycopg.conninfo import conninfo_to_dict
+
+    return str(conninfo_to_dict(url).get("dbname") or "")
+
+
+def ensure_database(url: str) -> None:
+    """Create the bench database if missing (refusing the maintenance and any test database)."""
+    import psycopg
+    from psycopg import sql
+
+    name = dbname(url)
+    if not name or name in ("postgres", "template0", "template1") or name.startswith("test"):
+        sys.exit(f"refusing to benchmark in database {name!r}: give the bench its own (e.g. clock_bench)")
+    with psycopg.connect(conninfo(url, dbname="postgres"), autocommit=True) as conn:
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone() is None:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+            print(f"created database {name}")
+
+
+def setup_django(url: str) -> None:
+    os.chdir(ROOT)
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    os.environ["DJANGO_SETTINGS_MODULE"] = "example_project.settings"
+    os.environ["DATABASE_URL"] = url
+    os.environ.setdefault("DEBUG", "False")  # as in production: no query log kept in memory
+    import django
+
+    django.setup()
+
+
+def raw_connect(url: str, autocommit: bool = True):
+    import psycopg
+
+    return psycopg.connect(conninfo(url), autocommit=autocommit)
+
+
+# --------------------------------------------------------------------------------------------- building
+
+
+def build_round(args: argparse.Namespace) -> None:
+    """One round of N winners and M losers, unsettled, vacuumed and analysed. Not measured."""
+    from django.core.management import call_command
+    from django.db import connection
+
+    from clock_app import calendar
+    from clock_app.services.rounds import round_open
+
+    day, n, m = args.day, args.winners, args.losers
+    started = time.perf_counter()
+    call_command("migrate", verbosity=0, interactive=False)
+
+    with raw_connect(args.database_url) as conn:
+        others = conn.execute("SELECT EXISTS (SELECT 1 FROM pay_clock_day WHERE clock_day <> %s)", [day]).fetchone()
+        if others and others[0]:
+            conn.execute("DELETE FROM pay_clock_day WHERE clock_day = %s", [day])
+        else:
+            conn.execute("TRUNCATE pay_clock_day")
+        conn.execute("DELETE FROM pay_clock WHERE clock_day = %s OR rollover_into = %s", [day, day])
+
+    round_open(day, now=calendar.at(day, clock_time(12)))
+    connection.close()
+
+    joined_at = calendar.at(day, clock_time(12))
+    clocked_at = calendar.at(day + timedelta(days=1), clock_time(6))
+    stamp = joined_at.isoformat()
+    clock_stamp = clocked_at.isoformat()
+    tag = day.strftime("%Y%m%d")
+    columns = (
+        "uid, nickname, mobile, source_uid, red_status, clock_day, order_no, order_money, clock_money, red_money, "
+        "discount_money, clock_status, clock_time, pay_result, red_time, payout_no, payout_attempts, "
+        "payout_claimed_at, create_time, update_time"
+    )
+    total = n + m
+    with raw_connect(args.database_url, autocommit=False) as conn:
+        with conn.cursor() as cursor, cursor.copy(f"COPY pay_clock_day ({columns}) FROM STDIN") as copy:
+            for start in range(0, total, COPY_CHUNK):
+                lines = []
+                for i in range(start, min(start + COPY_CHUNK, total)):
+                    # Losers spread evenly among the winners: row i is a loser when floor(i*M/total) steps.
+                    loser = (i + 1) * m // total > i * m // total
+                    status, clocked = (1, "\\N") if loser else (2, clock_stamp)
+                    lines.append(
+                        f"{i + 1}\t\t\t\t1\t{day}\tB{tag}{i:010d}\t{STAKE}\t0\t0\t0\t{status}\t{clocked}\t\t\\N\t"
+                        f"P{tag}{i:010d}\t0\t\\N\t{stamp}\t{stamp}\n"
+                    )
+                copy.write("".join(lines))
+        conn.execute(
+            "UPDATE pay_clock SET user_num = %s, clock_money = %s WHERE clock_day = %s", [total, STAKE * total, day]
+        )
+        conn.commit()
+    with raw_connect(args.database_url) as conn:
+        conn.execute("VACUUM ANALYZE pay_clock_day")
+        conn.execute("VACUUM ANALYZE pay_clock")
+        winners = conn.execute(
+            "SELECT count(*) FROM pay_clock_day WHERE clock_day = %s AND clock_status = 2", [day]
+        ).fetchone()[0]
+    if winners != n:
+        sys.exit(f"built {winners} winners, expected {n}")
+    print(f"built round {day}: {n:,} winners + {m:,} losers in {time.perf_counter() - started:.1f} s (not measured)")
+
+
+def reset_round(url: str, day: date) -> None:
+    """Unsettle the round, zero every packet, vacuum and checkpoint: every measured run starts equal."""
+    with raw_connect(url) as conn:
+        with conn.transaction():
+            conn.execute(
+                "UPDATE pay_clock SET settled_at = NULL, statement_hash = '', success_user_num = 0, "
+                "failure_user_num = 0, service_fee = 0, bonus_money = 0, rollover_in = 0, rollover_out = 0 "
+                "WHERE clock_day = %s",
+                [day],
+            )
+            # Same as the plain UPDATE, without rewriting rows that are already 0 (after the baseline's rollback).
+            conn.execute("UPDATE pay_clock_day SET red_money = 0 WHERE clock_day = %s AND red_money <> 0", [day])
+        conn.execute("VACUUM pay_clock_day")
+        conn.execute("CHECKPOINT")
+
+
+def check_settled(url: str, day: date, winners: int) -> str:
+    """The settlement really happened: round settled, packets written and summing to the bonus."""
+    with raw_connect(url) as conn:
+        settled_at, success, bonus, fee, rollover_out, statement_hash = conn.execute(
+            "SELECT settled_at, success_user_num, bonus_money, service_fee, rollover_out, statement_hash "
+            "FROM pay_clock WHERE clock_day = %s",
+            [day],
+        ).fetchone()
+        paid, packets = conn.execute(
+            "SELECT count(*) FILTER (WHERE red_money > 0), coalesce(sum(red_money), 0) FROM pay_clock_day "
+            "WHERE clock_day = %s",
+            [day],
+        ).fetchone()
+    problems = []
+    if settled_at is None:
+        problems.append("round not settled")
+    if success != winners:
+        problems.append(f"success_user_num {success} != {winners}")
+    if packets != bonus:
+        problems.append(f"packets sum to {packets}, bonus_money is {bonus}")
+    if problems:
+        sys.exit("settlement check failed: " + "; ".join(problems))
+    return (
+        f"checked: settled, {success:,} winners, {paid:,} packets > 0 summing to bonus {bonus:,} fen, "
+        f"fee {fee:,}, rollover_out {rollover_out:,}, statement {statement_hash[:12]}…"
+    )
+
+
+# --------------------------------------------------------------------------------------------- children
+
+
+def rss_mb() -> float:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * resource.getpagesize() / 2**20
+
+
+def peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
+
+
+def child(args: argparse.Namespace) -> None:
+    """One measured step in this (fresh) process; prints one RESULT_MARK line of JSON."""
+    setup_django(args.database_url)
+    from decimal import ROUND_FLOOR, Decimal
+
+    from django.db import connection, transaction
+    from django.db.models import Sum
+
+    from clock_app import calendar
+    from clock_app.models import ClockStatus, Participation, Round
+    from clock_app.randomness import SeededRandom
+    from clock_app.rules import RoundRules
+    from clock_app.services.settlement import round_settle
+    from clock_app.split import split_bonus
+    from clock_app.winners import Winners
+
+    day = args.day
+    the_round = Round.objects.get(clock_day=day)
+    extra: dict = {}
+
+    if args.child == "baseline":
+
+        def call() -> None:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute(
+                    "UPDATE pay_clock_day SET red_money = 1 WHERE clock_day = %s AND clock_status = %s",
+                    [day, int(ClockStatus.CLOCKED_IN)],
+                )
+                extra["rows"] = cursor.rowcount
+                transaction.set_rollback(True)
+
+    elif args.child == "settle":
+        now = calendar.red_open_at(day, the_round)  # after the check-in window closed
+
+        def call() -> None:
+            result = round_settle(day, now=now)
+            extra["already_settled"] = result.already_settled
+            extra["statement_hash"] = result.statement_hash
+
+    elif args.child == "split":
+        rules = RoundRules.of(the_round)
+        winner_stakes = (
+            Participation.objects.filter(clock_day=day, clock_status=ClockStatus.CLOCKED_IN).aggregate(
+                s=Sum("order_money")
+            )["s"]
+            or 0
+        )
+        forfeited = the_round.clock_money - winner_stakes
+        pot = forfeited - int((Decimal(forfeited) * rules.service_ratio).to_integral_value(rounding=ROUND_FLOOR))
+        winners = the_round.user_num - args.losers
+        extra.update(bonus=pot, winners=winners)
+
+        def call() -> None:
+            split = split_bonus(
+                pot,
+                winners,
+                lucky_num=rules.lucky_num,
+                lucky_proportion=rules.lucky_proportion,
+                cap=rules.max_packet,
+                rng=SeededRandom(the_round.split_seed),
+            )
+            extra["leftover"] = split.leftover
+
+    else:  # load
+
+        def call() -> None:
+            extra["loaded"] = len(Winners.load(day, the_round.split_seed))
+
+    connection.ensure_connection()
+    if args.profile:
+        import cProfile
+        import pstats
+
+        profiler = cProfile.Profile()
+        profiler.runcall(call)
+        pstats.Stats(profiler, stream=sys.stderr).sort_stats("cumulative").print_stats(args.profile)
+        pstats.Stats(profiler, stream=sys.stderr).sort_stats("tottime").print_stats(args.profile)
+        return
+
+    rss_before = rss_mb()
+    started = time.perf_counter()
+    call()
+    seconds = time.perf_counter() - started
+    peak = peak_mb()
+    result = {"seconds": seconds, "rss_before_mb": rss_before, "peak_mb": peak, "peak_delta_mb": peak - rss_before}
+    print(RESULT_MARK + json.dumps({**result, **extra}, default=str), flush=True)
+
+
+def run_child(args: argparse.Namespace, step: str, profile: int = 0) -> dict:
+    command = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--child",
+        step,
+        "--database-url",
+        args.database_url,
+        "--day",
+        args.day.isoformat(),
+        "--winners",
+        str(args.winners),
+        "--losers",
+        str(args.losers),
+        "--profile",
+        str(profile),
+    ]
+    done = subprocess.run(command, cwd=ROOT, stdout=subprocess.PIPE, text=True, check=False)
+    lines = [line for line in done.stdout.splitlines() if line.startswith(RESULT_MARK)]
+    if done.returncode or (not lines and not profile):
+        sys.stdout.write(done.stdout)
+        sys.exit(f"child {step} failed with exit code {done.returncode}")
+    return json.loads(lines[-1][len(RESULT_MARK) :]) if lines else {}
+
+
+# --------------------------------------------------------------------------------------------- reporting
+
+
+def summarise(runs: list[dict]) -> dict:
+    return {
+        "runs": len(runs),
+        "seconds": [round(r["seconds"], 3) for r in runs],
+        "median_s": statistics.median(r["seconds"] for r in runs),
+        # Memory: the worst run (a peak is a peak), both above the pre-call RSS and absolute.
+        "peak_delta_mb": max(r["peak_delta_mb"] for r in runs),
+        "peak_mb": max(r["peak_mb"] for r in runs),
+        "rss_before_mb": max(r["rss_before_mb"] for r in runs),
+    }
+
+
+def report(args: argparse.Namespace, results: dict[str, list[dict]], checked: str) -> None:
+    steps = {name: summarise(runs) for name, runs in results.items() if runs}
+    settle, baseline = steps["settle"], steps["baseline"]
+    ratio = settle["median_s"] / baseline["median_s"] if baseline["median_s"] else float("inf")
+    cores = os.cpu_count()
+    passed = settle["median_s"] < TARGET_SECONDS and settle["peak_mb"] < TARGET_MB
+
+    print()
+    print(f"{args.winners:,} winners + {args.losers:,} losers, {args.repeat} run(s) each, {cores} cores")
+    header = f"{'step':<30} {'median s':>9} {'runs (s)':<26} {'peak Δ MB':>10} {'peak MB':>8}"
+    print(header)
+    print("-" * len(header))
+    for name, title in STEPS.items():
+        if name not in steps:
+            continue
+        s = steps[name]
+        runs = ", ".join(f"{x:.2f}" for x in s["seconds"])
+        print(f"{title:<30} {s['median_s']:>9.2f} {runs:<26} {s['peak_delta_mb']:>10.1f} {s['peak_mb']:>8.1f}")
+    print("-" * len(header))
+    print(f"settlement / baseline: {ratio:.1f} x")
+    print(checked)
+    print(
+        f"target {args.winners:,} winners < {TARGET_SECONDS:.0f} s and < {TARGET_MB:.0f} MB peak: "
+        f"{'PASS' if passed else 'FAIL'}" + ("" if args.winners == 1_000_000 else " (not the 1,000,000 target size)")
+    )
+    print(
+        f"settle {args.winners:,} winners: {settle['median_s']:.2f} s ({ratio:.1f} x the one-statement baseline), "
+        f"peak {settle['peak_mb']:.0f} MB (+{settle['peak_delta_mb']:.0f} MB over the pre-call RSS), "
+        f"on {cores} cores"
+    )
+
+    with raw_connect(args.database_url) as conn:
+        server = conn.execute("SHOW server_version").fetchone()[0]
+    payload = {
+        "winners": args.winners,
+        "losers": args.losers,
+        "repeat": args.repeat,
+        "clock_day": args.day.isoformat(),
+        "database": dbname(args.database_url),
+        "cpu_count": cores,
+        "python": platform.python_version(),
+        "postgresql": server,
+        "finished_at": datetime.now().astimezone().isoformat(timespec="seconds"),
+        "steps": steps,
+        "settle_over_baseline": ratio,
+        "target": {"seconds": TARGET_SECONDS, "peak_mb": TARGET_MB, "winners": 1_000_000, "pass": passed},
+        "raw": results,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(payload, indent=2, default=str) + "\n")
+    print(f"wrote {args.out}")
+
+
+# --------------------------------------------------------------------------------------------- main
+
+
+def main() -> None:
+    args = parse_args()
+    if args.child:
+        child(args)
+        return
+
+    ensure_database(args.database_url)
+    setup_django(args.database_url)
+    build_round(args)
+
+    results: dict[str, list[dict]] = {name: [] for name in STEPS}
+    checked = ""
+    for run in range(1, args.repeat + 1):
+        # Interleaved, so that a noisy neighbour hurts both sides of the ratio alike.
+        for step in ("baseline", "settle"):
+            reset_round(args.database_url, args.day)
+            result = run_child(args, step)
+            if step == "baseline" and result["rows"] != args.winners:
+                sys.exit(f"baseline touched {result['rows']} rows, expected {args.winners}")
+            if step == "settle":
+                if result["already_settled"]:
+                    sys.exit("the round was already settled: the reset did not work")
+                checked = check_settled(args.database_url, args.day, args.winners)
+            results[step].append(result)
+            print(
+                f"run {run}/{args.repeat} {STEPS[step]:<30} {result['seconds']:7.2f} s  "
+                f"peak {result['peak_mb']:6.1f} MB (+{result['peak_delta_mb']:.1f})",
+                flush=True,
+            )
+    if not args.skip_info:
+        reset_round(args.database_url, args.day)
+        for run in range(1, args.repeat + 1):
+            for step in ("split", "load"):
+                result = run_child(args, step)
+                results[step].append(result)
+                print(
+                    f"run {run}/{args.repeat} {STEPS[step]:<30} {result['seconds']:7.2f} s  "
+                    f"peak {result['peak_mb']:6.1f} MB (+{result['peak_delta_mb']:.1f})",
+                    flush=True,
+                )
+    if args.profile:
+        reset_round(args.database_url, args.day)
+        print(f"\ncProfile of one round_settle (top {args.profile}), on stderr:", flush=True)
+        run_child(args, "settle", profile=args.profile)
+        check_settled(args.database_url, args.day, args.winners)
+    report(args, results, checked)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,43 @@
+"""An opt-in Celery beat schedule in the game's time zone: settle at ``RED_OPEN`` every day, push the round
+of two days ago shortly after midnight, audit every round in the small hours.
+
+Opt in from your Celery app (see ``example_project/celery.py``)::
+
+    app.conf.beat_schedule.update(clock_app.schedules.beat_schedule())
+
+The crontabs compute "now" in ``CLOCK["TIME_ZONE"]``, so 08:05 means 08:05 in Asia/Shanghai whatever
+``CELERY_TIMEZONE`` or the server's clock say.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from celery.schedules import crontab
+
+from .conf import clock_settings
+
+
+def _game_now() -> datetime:
+    return datetime.now(clock_settings.time_zone)
+
+
+def beat_schedule(push_at: str = "00:30", audit_at: str = "04:00") -> dict[str, dict[str, Any]]:
+    red_open = clock_settings.red_open
+    push_hour, push_minute = (int(x) for x in push_at.split(":"))
+    audit_hour, audit_minute = (int(x) for x in audit_at.split(":"))
+    return {
+        "clock_app.settle-yesterday": {
+            "task": "clock_app.settle_round",
+            "schedule": crontab(hour=red_open.hour, minute=red_open.minute, nowfun=_game_now),
+        },
+        "clock_app.push-two-days-ago": {
+            "task": "clock_app.push_round",
+            "schedule": crontab(hour=push_hour, minute=push_minute, nowfun=_game_now),
+        },
+        "clock_app.audit": {
+            "task": "clock_app.audit",
+            "schedule": crontab(hour=audit_hour, minute=audit_minute, nowfun=_game_now),
+        },
+    }
