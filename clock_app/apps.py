@@ -10,4 +10,9 @@ class ClockAppConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from django.db.backends.signals import connection_created
+
         from . import checks  # noqa: F401  (registers the system checks)
+        from .dbfunctions import register_sqlite_functions
+
+        connection_created.connect(register_sqlite_functions, dispatch_uid="clock_app.sqlite_functions")

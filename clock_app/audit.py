@@ -117,7 +117,7 @@ def _audit_settlement(the_round: Round, report: RoundAudit) -> None:
     if seed_commitment(the_round.split_seed) != the_round.seed_hash:
         problems.append("sha256(split_seed) != seed_hash")
     winners = Winners.load(day, the_round.split_seed)
-    recorded = stored_totals(the_round, winners)
+    recorded = stored_totals(the_round, len(winners), winners.stake_total)
     if the_round.success_user_num != recorded.winners:
         problems.append(f"success_user_num is {the_round.success_user_num}, {recorded.winners} clocked in")
     if the_round.failure_user_num != recorded.payers - recorded.winners:

@@ -1,7 +1,8 @@
 """A settled round's statement, streamed from the database (JSON lines, CSV or a dict for the API).
 
 The header is the round's stored settlement record; the lines are the winners' *stored* ``red_money`` in
-pseudonym order. So a packet changed behind the app's back shows up everywhere: the statement no longer
+pseudonym order, read with one ``ORDER BY`` the database computes and a server-side cursor: memory stays flat
+whatever the number of winners. So a packet changed behind the app's back shows up everywhere: the statement no longer
 hashes to ``statement_hash`` (``clock_audit``), and the packet no longer matches the allocation recomputed
 from the seed (``clock_verify``).
 """
@@ -14,19 +15,22 @@ from collections.abc import Iterator
 from datetime import date
 from typing import Any
 
+from django.db.models import Count, Sum
+
 from . import statement
-from .models import Round
+from .models import ClockStatus, Participation, Round
 from .rules import RoundRules
-from .winners import Winners
+from .winners import CHUNK, winners_in_order
 
 
-def stored_totals(the_round: Round, winners: Winners) -> statement.Totals:
+def stored_totals(the_round: Round, winners: int, winner_stakes: int) -> statement.Totals:
+    """The settlement record as stored on the round's row, with the winners counted from their rows."""
     return statement.Totals(
         payers=the_round.user_num,
         stakes=the_round.clock_money,
-        winners=len(winners),
-        winner_stakes=winners.stake_total,
-        forfeited=the_round.clock_money - winners.stake_total,
+        winners=winners,
+        winner_stakes=winner_stakes,
+        forfeited=the_round.clock_money - winner_stakes,
         service_fee=the_round.service_fee,
         rollover_in=the_round.rollover_in,
         bonus=the_round.bonus_money,
@@ -34,27 +38,36 @@ def stored_totals(the_round: Round, winners: Winners) -> statement.Totals:
     )
 
 
-def statement_header(the_round: Round, winners: Winners) -> dict[str, Any]:
+def statement_header(the_round: Round) -> dict[str, Any]:
+    counted = Participation.objects.filter(
+        clock_day=the_round.clock_day, clock_status=ClockStatus.CLOCKED_IN
+    ).aggregate(n=Count("id"), stakes=Sum("order_money"))
     return statement.header(
         clock_day=the_round.clock_day.isoformat(),
         rules=RoundRules.of(the_round),
         seed_hash=the_round.seed_hash,
         seed=the_round.split_seed,
         committed=the_round.seed_committed,
-        totals=stored_totals(the_round, winners),
+        totals=stored_totals(the_round, counted["n"], counted["stakes"] or 0),
     )
+
+
+def statement_lines(the_round: Round) -> Iterator[dict[str, Any]]:
+    rows = winners_in_order(the_round.clock_day, the_round.split_seed).values_list(
+        "pseudonym", "order_money", "red_money"
+    )
+    for name, stake, packet in rows.iterator(chunk_size=CHUNK):
+        yield statement.line(name, stake, packet)
 
 
 def statement_chunks(the_round: Round) -> Iterator[bytes]:
     """The canonical JSON-lines bytes of a settled round's statement, a line at a time."""
-    winners = Winners.load(the_round.clock_day, the_round.split_seed)
-    return statement.encode(statement_header(the_round, winners), winners.lines())
+    return statement.encode(statement_header(the_round), statement_lines(the_round))
 
 
 def statement_csv(the_round: Round) -> Iterator[str]:
     """The same statement for spreadsheets: ``# key: value`` header lines, then ``pseudonym,stake,packet``."""
-    winners = Winners.load(the_round.clock_day, the_round.split_seed)
-    head = statement_header(the_round, winners)
+    head = statement_header(the_round)
     yield f"# clock_app statement of round {head['clock_day']} ({statement.FORMAT})\n"
     for name in ("seed_hash", "seed", "committed"):
         yield f"# {name}: {head[name]}\n"
@@ -63,7 +76,7 @@ def statement_csv(the_round: Round) -> Iterator[str]:
     yield "pseudonym,stake,packet\n"
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    for item in winners.lines():
+    for item in statement_lines(the_round):
         writer.writerow((item["pseudonym"], item["stake"], item["packet"]))
         yield buffer.getvalue()
         buffer.seek(0)
@@ -86,10 +99,9 @@ def statement_dict(day: date) -> dict[str, Any] | None:
             "totals": {"payers": the_round.user_num, "stakes": the_round.clock_money},
             "packets": [],
         }
-    winners = Winners.load(day, the_round.split_seed)
     return {
-        **statement_header(the_round, winners),
+        **statement_header(the_round),
         "settled": True,
         "statement_hash": the_round.statement_hash,
-        "packets": list(winners.lines()),
+        "packets": list(statement_lines(the_round)),
     }

@@ -11,10 +11,12 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable, Mapping
+from datetime import date
 from typing import Any, TypeVar
 
-from . import selectors
-from .exceptions import ClockError
+from . import calendar, selectors
+from .exceptions import ClockError, InvalidInput, RoundNotFound
+from .exports import statement_dict
 from .services.checkin import clock_in
 from .services.orders import Notification, order_generate, order_notify
 from .services.payouts import Handler, packet_open
@@ -132,6 +134,19 @@ class ClockCenter:
     @enveloped
     def record_clock(self, page: int = 0, limit: int = 10) -> dict[str, Any]:
         return {"records": selectors.income_board(page, limit)}
+
+    @enveloped
+    def round_statement(self, day: date | str) -> dict[str, Any]:
+        """A round's public statement: rules and ``seed_hash`` from its first order; once settled, the
+        revealed seed, the totals and every packet under a per-round pseudonym."""
+        try:
+            round_day = calendar.parse_day(day)
+        except ValueError:
+            raise InvalidInput("day_invalid", "日期格式应为 YYYY-MM-DD") from None
+        found = statement_dict(round_day)
+        if found is None:
+            raise RoundNotFound()
+        return {"statement": found}
 
 
 class Participator:

@@ -6,15 +6,15 @@
   ``sha256(f"{seed_hex}:{i}".encode("ascii"))`` (i = 0, 1, 2 …); each block yields four 64-bit big-endian
   words, consumed in order. ``below(n)`` draws a word ``w`` and rejects it while ``w >= 2**64 - 2**64 % n``
   (so the result ``w % n`` is exactly uniform).
-* A winner's public pseudonym is ``hmac_sha256(key=seed_hex, msg=f"{clock_day}:{uid}")`` as hex: anyone who
-  knows their uid can find their own line in the round's statement once the seed is revealed, nobody can map
-  the other lines back to users.
+* A winner's public pseudonym is ``sha256(f"{seed_hex}:{clock_day}:{uid}")`` as hex (``clock_day`` as
+  ``YYYY-MM-DD``): keyed by the secret seed, so nobody can map lines to users before the reveal or guess other
+  users' lines after it, while anyone who knows their own uid can find their line once the seed is revealed.
+  The database computes the same value (``dbfunctions.Pseudonym``) to stream statements in pseudonym order.
 """
 
 from __future__ import annotations
 
 import hashlib
-import hmac
 import secrets
 from datetime import date
 
@@ -29,14 +29,9 @@ def seed_commitment(seed_hex: str) -> str:
     return hashlib.sha256(seed_hex.encode("ascii")).hexdigest()
 
 
-def pseudonym_digest(seed_hex: str, clock_day: date, uid: int) -> bytes:
-    message = f"{clock_day.isoformat()}:{uid}".encode("ascii")
-    return hmac.new(seed_hex.encode("ascii"), message, hashlib.sha256).digest()
-
-
 def pseudonym(seed_hex: str, clock_day: date, uid: int) -> str:
-    """The 64-hex-character name of ``uid`` in round ``clock_day``'s statement."""
-    return pseudonym_digest(seed_hex, clock_day, uid).hex()
+    """``uid``'s 64-hex-character name in round ``clock_day``'s statement."""
+    return hashlib.sha256(f"{seed_hex}:{clock_day.isoformat()}:{uid}".encode("ascii")).hexdigest()
 
 
 class SeededRandom:

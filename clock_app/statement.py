@@ -199,3 +199,24 @@ def verify(stream: TextIO | Iterable[str]) -> Verification:
     if not expected.balances():
         problems.append("stakes + rollover_in != winner_stakes + bonus + service_fee + rollover_out")
     return Verification(not problems, str(head.get("clock_day", "")), sha.hexdigest(), problems, asdict(expected))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m clock_app.statement FILE``: verify a statement with nothing but this package."""
+    import sys
+
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        sys.stderr.write("usage: python -m clock_app.statement STATEMENT.jsonl\n")
+        return 2
+    with open(args[0], encoding="ascii") as source:
+        result = verify(source)
+    sys.stdout.write(f"round {result.clock_day}: statement_hash {result.statement_hash}\n")
+    for problem in result.problems:
+        sys.stdout.write(f"  - {problem}\n")
+    sys.stdout.write("verified\n" if result.ok else "does NOT verify\n")
+    return 0 if result.ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
