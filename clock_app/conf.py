@@ -41,6 +41,10 @@ DEFAULTS: dict[str, Any] = {
     "NO_WINNER_POLICY": "rollover",  # or "operator"
     "CACHE_PREFIX": "clock",
     "CACHE_ALIAS": "default",
+    # The payment channel behind the HTTP layer: an adapter class and its options (see clock_app.channels).
+    "PAYMENT_CHANNEL": {"BACKEND": "clock_app.channels.sandbox.SandboxChannel", "OPTIONS": {}},
+    # Who is asking: ``resolver(request) -> uid | None``. Never the request body or query string.
+    "USER_RESOLVER": "clock_app.views.request_user_id",
 }
 
 NO_WINNER_POLICIES = ("rollover", "operator")
@@ -65,6 +69,8 @@ class ClockSettings:
     no_winner_policy: str
     cache_prefix: str
     cache_alias: str
+    payment_channel: Mapping[str, Any]
+    user_resolver: str
 
     def import_payout_handler(self) -> Callable[..., Mapping[str, Any]] | None:
         return import_string(self.payout_handler) if self.payout_handler else None
@@ -134,6 +140,13 @@ def _dotted_path(value: Any, *, optional: bool) -> str | None:
     return value
 
 
+def _channel(value: Any) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping) or not isinstance(value.get("OPTIONS", {}), Mapping):
+        raise ValueError("must be a dict {'BACKEND': 'dotted.path.Class', 'OPTIONS': {...}}")
+    _dotted_path(value.get("BACKEND"), optional=False)
+    return {"BACKEND": value["BACKEND"], "OPTIONS": dict(value.get("OPTIONS", {}))}
+
+
 def _policy(value: Any) -> str:
     if value not in NO_WINNER_POLICIES:
         raise ValueError(f"must be one of {', '.join(NO_WINNER_POLICIES)}, got {value!r}")
@@ -163,6 +176,8 @@ _PARSERS: dict[str, tuple[str, Callable[[Any], Any]]] = {
     "NO_WINNER_POLICY": ("E013", _policy),
     "CACHE_PREFIX": ("E014", _text),
     "CACHE_ALIAS": ("E014", _text),
+    "PAYMENT_CHANNEL": ("E015", _channel),
+    "USER_RESOLVER": ("E016", lambda v: _dotted_path(v, optional=False)),
 }
 
 

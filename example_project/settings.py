@@ -89,7 +89,12 @@ LOGIN_URL = "/"
 
 CLOCK = {
     "TIME_ZONE": env("CLOCK_TIME_ZONE", default="Asia/Shanghai"),
-    "PAYOUT_HANDLER": env("CLOCK_PAYOUT_HANDLER", default=None),
+    # Red packets and refunds go out through the configured channel (the signed sandbox by default).
+    "PAYOUT_HANDLER": env("CLOCK_PAYOUT_HANDLER", default="clock_app.channels.transfer"),
+    "PAYMENT_CHANNEL": {
+        "BACKEND": env("CLOCK_CHANNEL", default="clock_app.channels.sandbox.SandboxChannel"),
+        "OPTIONS": {"SECRET": env("CLOCK_SANDBOX_SECRET", default=None)},
+    },
 }
 
 LOGGING = {

@@ -104,7 +104,8 @@ def test_error_log_actions_retry_and_mark_repaired(staff):
     assert Participation.objects.get(pk=second.clock_day_id).red_status == RedStatus.FAILED
 
 
-def test_retry_without_a_handler_says_so(staff):
+def test_retry_without_a_handler_says_so(staff, settings):
+    settings.CLOCK = {"PAYOUT_HANDLER": None}
     PayoutError.objects.create(clock_day_id=1, clock_day=date(2026, 11, 26), red_money=100, order_no="X", uid=1)
     response = staff.post(
         url(PayoutError), {"action": "retry_payout", "_selected_action": [PayoutError.objects.get().pk]}, follow=True

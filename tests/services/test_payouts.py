@@ -95,6 +95,7 @@ def test_losers_and_strangers_are_refused():
         open_red(99, Channel())
 
 
+@override_settings(CLOCK={"PAYOUT_HANDLER": None})
 def test_no_handler_configured_is_a_clear_error():
     play_round(DAY, 2, 1)
     with time_machine.travel(local(NEXT, "08:06:00"), tick=False):

@@ -1,0 +1,200 @@
+"""Optional JSON endpoints over the facades (``path("clock/", include("clock_app.urls"))``).
+
+* Every answer is the seed's envelope. Business refusals are HTTP 200 with ``status: 0`` and a ``code`` (as
+  the seed's API); protocol errors have their HTTP status and an envelope too: 401 (no user), 405 (wrong
+  method), 400 (malformed JSON).
+* The user is whoever ``CLOCK["USER_RESOLVER"]`` says (default: ``request.user.pk``) — never a uid from the
+  body or the query string, so nobody can act as someone else by editing a request.
+* POSTs from the browser go through Django's CSRF protection; only the payment channel's callback is exempt,
+  because it is authenticated by the channel's signature instead.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.utils.module_loading import import_string
+from django.views.decorators.csrf import csrf_exempt
+
+from . import calendar
+from .channels import get_channel
+from .channels.base import InvalidNotification
+from .conf import clock_settings
+from .exceptions import ClockError
+from .exports import statement_chunks
+from .facade import CashClock, ClockCenter, Participator
+from .models import ClockOrder, Round
+from .services.orders import order_notify
+
+logger = logging.getLogger(__name__)
+
+
+def request_user_id(request: HttpRequest) -> int | None:
+    """The default ``CLOCK["USER_RESOLVER"]``: the logged-in user's primary key."""
+    user = getattr(request, "user", None)
+    return user.pk if user is not None and user.is_authenticated else None
+
+
+def _error(status: int, code: str, message: str) -> JsonResponse:
+    return JsonResponse({"status": 0, "message": message, "data": {}, "code": code}, status=status)
+
+
+def endpoint(method: str, *, user: bool = True) -> Callable[..., Callable[..., HttpResponse]]:
+    """Turn ``view(request, uid, body, **kwargs) -> envelope`` into a JSON endpoint (see the module docstring)."""
+
+    def decorate(view: Callable[..., dict[str, Any]]) -> Callable[..., HttpResponse]:
+        @wraps(view)
+        def wrapper(request: HttpRequest, **kwargs: Any) -> HttpResponse:
+            if request.method != method:
+                response = _error(405, "method_not_allowed", f"请使用 {method} 请求")
+                response["Allow"] = method
+                return response
+            uid = None
+            if user:
+                uid = import_string(clock_settings.user_resolver)(request)
+                if uid is None:
+                    return _error(401, "not_authenticated", "请先登录")
+            body: dict[str, Any] = {}
+            if method == "POST" and request.body:
+                try:
+                    body = json.loads(request.body)
+                except (ValueError, UnicodeDecodeError):
+                    return _error(400, "malformed_json", "请求体不是合法的 JSON")
+                if not isinstance(body, dict):
+                    return _error(400, "malformed_json", "请求体应为 JSON 对象")
+            return JsonResponse(view(request, uid, body, **kwargs), json_dumps_params={"ensure_ascii": False})
+
+        return wrapper
+
+    return decorate
+
+
+def _profile(body: dict[str, Any]) -> dict[str, Any]:
+    return {key: body[key] for key in ("mobile", "nickname", "openId") if key in body}
+
+
+def _int_param(request: HttpRequest, name: str, default: int) -> Any:
+    raw = request.GET.get(name)
+    if raw is None:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        return raw  # the facade answers with page_invalid / limit_invalid
+
+
+@endpoint("GET", user=False)
+def init(request, uid, body):
+    return ClockCenter().init()
+
+
+@endpoint("GET")
+def summary(request, uid, body):
+    return ClockCenter().summary(uid, {})
+
+
+@endpoint("POST")
+def prepay(request, uid, body):
+    """Order the stake for today's round; the answer carries what the channel needs to pay it."""
+    result = CashClock().generate_clock_order(uid, _profile(body))
+    if result["status"] == 1:
+        order = ClockOrder.objects.get(order_no=result["data"]["order_no"])
+        result["data"]["payment"] = get_channel().prepay(order)
+    return result
+
+
+@endpoint("GET")
+def check(request, uid, body):
+    return ClockCenter().check_user_clock(uid)
+
+
+@endpoint("POST")
+def clock_in(request, uid, body):
+    return ClockCenter().clock(uid)
+
+
+@endpoint("POST")
+def open_red(request, uid, body):
+    return CashClock().user_open_red(uid)
+
+
+@endpoint("POST")
+def remind(request, uid, body):
+    return ClockCenter().user_remind(uid)
+
+
+@endpoint("POST")
+def toast(request, uid, body):
+    return Participator().show_toast(uid)
+
+
+@endpoint("GET")
+def information(request, uid, body):
+    return Participator().information(uid, {})
+
+
+@endpoint("GET")
+def money_log(request, uid, body):
+    return Participator().money_float_items(uid, _int_param(request, "page", 0), _int_param(request, "limit", 10))
+
+
+@endpoint("GET")
+def yesterday(request, uid, body):
+    return Participator().yesterday_clock(uid)
+
+
+@endpoint("GET", user=False)
+def talents(request, uid, body):
+    return ClockCenter().top_clock()
+
+
+@endpoint("GET", user=False)
+def records(request, uid, body):
+    return ClockCenter().record_clock(_int_param(request, "page", 0), _int_param(request, "limit", 10))
+
+
+@endpoint("GET", user=False)
+def statement(request, uid, body, day: str):
+    return ClockCenter().round_statement(day)
+
+
+def statement_file(request: HttpRequest, day: str) -> HttpResponse:
+    """A settled round's statement as the canonical JSON-lines file (streamed; what ``clock_verify`` reads)."""
+    if request.method != "GET":
+        return _error(405, "method_not_allowed", "请使用 GET 请求")
+    try:
+        round_day = calendar.parse_day(day)
+    except ValueError:
+        return _error(400, "day_invalid", "日期格式应为 YYYY-MM-DD")
+    the_round = Round.objects.filter(clock_day=round_day, settled_at__isnull=False).first()
+    if the_round is None:
+        return _error(404, "round_not_settled", "该轮尚未开奖")
+    response = StreamingHttpResponse(statement_chunks(the_round), content_type="application/x-ndjson")
+    response["Content-Disposition"] = f'attachment; filename="clock-statement-{round_day}.jsonl"'
+    return response
+
+
+@csrf_exempt
+@transaction.non_atomic_requests
+def payment_notify(request: HttpRequest) -> HttpResponse:
+    """The channel's payment callback: verified by the channel's signature, processed exactly once."""
+    channel = get_channel()
+    if request.method != "POST":
+        return _error(405, "method_not_allowed", "请使用 POST 请求")
+    try:
+        notification = channel.parse_notification(request)
+    except InvalidNotification as error:
+        logger.warning("payment callback rejected (%s): %s", error.message, request.body[:500])
+        return channel.acknowledge(False, error.message)
+    try:
+        order_notify(notification)
+    except ClockError as error:
+        logger.warning("payment callback for %s refused: %s", notification.order_no, error.code)
+        return channel.acknowledge(False, error.message)
+    return channel.acknowledge(True)
