@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 DEMO_DB := $(CURDIR)/demo.sqlite3
 PIP    := $(BIN)/pip install --quiet --disable-pip-version-check
 
-.PHONY: demo test lint install install-test clean
+.PHONY: demo serve test lint install install-test screenshot clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,7 +31,16 @@ test: lint
 demo: install
 	rm -f $(DEMO_DB)
 	DATABASE_URL=sqlite:///$(DEMO_DB) $(BIN)/python manage.py migrate --verbosity 0
-	DATABASE_URL=sqlite:///$(DEMO_DB) $(BIN)/python manage.py clock_simulate --users 50
+	DATABASE_URL=sqlite:///$(DEMO_DB) CLOCK_LOG_LEVEL=ERROR $(BIN)/python manage.py clock_simulate --users 1000 --days 3
+	@echo
+	@echo "Now see it: 'make serve', then open http://127.0.0.1:8000/ (pick any player number)."
+
+serve: install
+	@test -f $(DEMO_DB) || $(MAKE) demo
+	DATABASE_URL=sqlite:///$(DEMO_DB) $(BIN)/python manage.py runserver 127.0.0.1:8000
+
+screenshot: install-test  # refresh docs/challenge.png from the browser test
+	CLOCK_SCREENSHOT=$(CURDIR)/docs/challenge.png $(BIN)/pytest -q tests/test_browser.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_DB) .pytest_cache .ruff_cache .hypothesis

@@ -83,6 +83,7 @@ LANGUAGE_CODE = "en-us"
 USE_I18N = True
 
 STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "example_project" / "static"]
 STATIC_ROOT = BASE_DIR / "staticfiles"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 LOGIN_URL = "/"
@@ -95,6 +96,8 @@ CLOCK = {
         "BACKEND": env("CLOCK_CHANNEL", default="clock_app.channels.sandbox.SandboxChannel"),
         "OPTIONS": {"SECRET": env("CLOCK_SANDBOX_SECRET", default=None)},
     },
+    # The demo login picks a simulated player; a real project resolves its own users (default: request.user.pk).
+    "USER_RESOLVER": "example_project.demo.session_uid",
 }
 
 LOGGING = {

@@ -17,6 +17,7 @@ from clock_app.schedules import beat_schedule
 from clock_app.tasks import audit_task, push_round_task, settle_round_task
 from example_project.celery import app
 
+from .conftest import require
 from .factories import play_round
 
 HANDLER = {"PAYOUT_HANDLER": "tests.handlers.succeed"}
@@ -67,10 +68,7 @@ def test_beat_schedule_is_in_the_games_time_zone():
 @pytest.fixture
 def redis_url():
     url = os.environ.get("REDIS_URL", "")
-    if not url:
-        if os.environ.get("CLOCK_REQUIRE_POSTGRES") == "1":
-            pytest.fail("CI needs REDIS_URL for the Celery worker test")
-        pytest.skip("needs Redis as the Celery broker (set REDIS_URL=redis://…)")
+    require(bool(url), "needs Redis as the Celery broker (set REDIS_URL=redis://…)")
     return url
 
 

@@ -65,9 +65,15 @@ class SandboxChannel(PaymentChannel):
 
     # --- money in
     def payment_notification(
-        self, order: Any, *, transaction_id: str | None = None, now: datetime | None = None
+        self,
+        order: Any,
+        *,
+        transaction_id: str | None = None,
+        paid_at: datetime | None = None,
+        now: datetime | None = None,
     ) -> dict[str, Any]:
-        """The callback the sandbox channel sends when ``order`` is paid."""
+        """The callback the sandbox channel sends (at ``now``; every delivery is signed afresh) for ``order``
+        paid at ``paid_at`` (default: now)."""
         now = now or timezone.now()
         return self.signed(
             {
@@ -75,7 +81,7 @@ class SandboxChannel(PaymentChannel):
                 "amount": order.pay_amount,
                 "buyer_id": order.buyer_id,
                 "transaction_id": transaction_id or f"SBX{order.order_no}",
-                "paid_at": now.isoformat(),
+                "paid_at": (paid_at or now).isoformat(),
             },
             now,
         )
@@ -90,6 +96,10 @@ class SandboxChannel(PaymentChannel):
             message = json.loads(request.body or b"")
         except (ValueError, UnicodeDecodeError):
             raise InvalidNotification("回调格式错误") from None
+        return self.notification_from(message, raw=request.body.decode(), now=now)
+
+    def notification_from(self, message: Any, *, raw: str, now: datetime | None = None) -> Notification:
+        """Check a decoded callback and turn it into a :class:`Notification` (``raw`` is kept as pay_result)."""
         if not isinstance(message, dict) or any(name not in message for name in SIGNED_NOTIFY_FIELDS):
             raise InvalidNotification("回调字段不全")
         self.check(message, now)
@@ -99,7 +109,7 @@ class SandboxChannel(PaymentChannel):
             buyer_id=str(message["buyer_id"]),
             transaction_id=str(message["transaction_id"]),
             notify_time=str(message["paid_at"]),
-            content=request.body.decode(),
+            content=raw,
         )
 
     def acknowledge(self, accepted: bool, message: str = "") -> JsonResponse:
