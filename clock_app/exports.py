@@ -52,12 +52,12 @@ def statement_header(the_round: Round) -> dict[str, Any]:
     )
 
 
-def statement_lines(the_round: Round) -> Iterator[dict[str, Any]]:
+def statement_lines(the_round: Round) -> Iterator[tuple[str, int, int]]:
+    """The winners' ``(pseudonym, stake, packet)`` in pseudonym order, sorted by the database and streamed."""
     rows = winners_in_order(the_round.clock_day, the_round.split_seed).values_list(
         "pseudonym", "order_money", "red_money"
     )
-    for name, stake, packet in rows.iterator(chunk_size=CHUNK):
-        yield statement.line(name, stake, packet)
+    return rows.iterator(chunk_size=CHUNK)
 
 
 def statement_chunks(the_round: Round) -> Iterator[bytes]:
@@ -76,8 +76,8 @@ def statement_csv(the_round: Round) -> Iterator[str]:
     yield "pseudonym,stake,packet\n"
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    for item in statement_lines(the_round):
-        writer.writerow((item["pseudonym"], item["stake"], item["packet"]))
+    for row in statement_lines(the_round):
+        writer.writerow(row)
         yield buffer.getvalue()
         buffer.seek(0)
         buffer.truncate()
@@ -103,5 +103,5 @@ def statement_dict(day: date) -> dict[str, Any] | None:
         **statement_header(the_round),
         "settled": True,
         "statement_hash": the_round.statement_hash,
-        "packets": list(statement_lines(the_round)),
+        "packets": [statement.line(*row) for row in statement_lines(the_round)],
     }

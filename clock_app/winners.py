@@ -11,7 +11,6 @@ from array import array
 from collections.abc import Iterator, Sequence
 from datetime import date
 
-from . import statement
 from .dbfunctions import Pseudonym
 from .models import ClockStatus, Participation
 from .randomness import pseudonym
@@ -51,8 +50,9 @@ class Winners:
     def __len__(self) -> int:
         return len(self.ids)
 
-    def lines(self, packets: Sequence[int] | None = None) -> Iterator[dict]:
-        """Statement lines: ``packets`` in winner order, or the stored ``red_money`` when not given."""
+    def lines(self, packets: Sequence[int] | None = None) -> Iterator[tuple[str, int, int]]:
+        """Statement rows ``(pseudonym, stake, packet)``: ``packets`` in winner order, or the stored
+        ``red_money`` when not given."""
         packets = self.packets if packets is None else packets
         for i, packet in enumerate(packets):
-            yield statement.line(pseudonym(self.seed, self.day, self.uids[i]), self.stakes[i], packet)
+            yield pseudonym(self.seed, self.day, self.uids[i]), self.stakes[i], packet

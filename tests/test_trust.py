@@ -210,3 +210,9 @@ def _parts():
 
     the_round = Round.objects.get()
     return statement_header(the_round), statement_lines(the_round)
+
+
+@pytest.mark.parametrize(("stake", "packet"), [(100, 0), (1, 9800), (10**12, 10**9)])
+def test_fast_line_encoding_is_canonical_json(stake, packet):
+    name = hashlib.sha256(b"x").hexdigest()
+    assert statement.line_bytes(name, stake, packet) == statement.canonical(statement.line(name, stake, packet))

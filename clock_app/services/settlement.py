@@ -155,11 +155,14 @@ def _claim_rollover(day: date) -> int:
 
 
 def _write_packets(winners: Winners, packets: list[int], progress: Progress | None) -> None:
+    """Write the packets in batches, in primary-key order: the round's rows lie together on disk in that
+    order, so each batch updates neighbouring pages instead of hopping across the table."""
     total = len(packets)
+    by_id = sorted(range(total), key=winners.ids.__getitem__)
     with connection.cursor() as cursor:
         for start in range(0, total, BATCH):
             stop = min(start + BATCH, total)
-            chunk = [(winners.ids[i], packets[i]) for i in range(start, stop) if packets[i]]
+            chunk = [(winners.ids[i], packets[i]) for i in by_id[start:stop] if packets[i]]
             if chunk:
                 _update_red_money(cursor, chunk, winners.day)
             if progress:
