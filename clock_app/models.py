@@ -11,8 +11,8 @@ Design overview
   key at the channel — is minted with the row and never changes, so every retry of one payout carries the
   same number. The columns written in bulk later (``red_money`` at settlement; ``red_status``,
   ``clock_money``, ``red_time``, ``pay_result`` at payout; ``clock_status``/``clock_time`` at check-in) are
-  deliberately kept out of every index and the table keeps free space in its pages (``fillfactor``, set in
-  a migration on PostgreSQL), so those updates stay heap-only (HOT) instead of rewriting every index.
+  deliberately kept out of every index and the table keeps half of each page free (``fillfactor`` 50, set
+  in a migration on PostgreSQL), so those updates stay heap-only (HOT) instead of rewriting every index.
 * ``ClockOrder`` (``pay_clock_order``) is a stake order; at most one *waiting* order per user and round, a
   channel transaction id is recorded once, and a payment that cannot join a round is kept as *refunding*.
 * ``LedgerEntry`` (``pay_clock_user_log``) is written by ``services.ledger`` only, in the transaction of the
