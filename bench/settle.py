@@ -18,8 +18,12 @@ fresh child process (``--child STEP``, internal), so its peak RSS belongs to tha
 * ``split_bonus`` and ``Winners.load``: the pure split and the winners' load, for information.
 
 Before every measured step the round is reset to unsettled (``red_money`` all 0), ``pay_clock_day`` is
-vacuumed and a CHECKPOINT is taken, so every run starts from the same state. Figures are printed as a table
-and written to ``bench/out/settle.json``.
+rewritten with VACUUM FULL (``--vacuum plain``: a plain VACUUM, which lets the table drift, see
+:func:`reset_round`) and a CHECKPOINT is taken, so every run starts from the same state.
+
+Peak memory is the child's ``VmHWM`` after resetting it (``/proc/self/clear_refs``) right before the call;
+``ru_maxrss`` is reported too but includes the parent's RSS at exec, so it cannot go below it. Figures are
+printed as a table and written to ``bench/out/settle.json``, with the git revision of the code measured.
 """
 
 from __future__ import annotations
@@ -41,6 +45,9 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out" / "settle.json"
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/clock_bench"
 DEFAULT_DAY = "2001-01-01"
+# A fixed seed (its commitment stored with it) makes the allocation and the statement hash a function of N and M
+# only, so a change to the settlement code can be checked to leave the statement unchanged.
+DEFAULT_SEED = "c10c" * 16
 RESULT_MARK = "BENCH_RESULT "
 TARGET_SECONDS = 60.0
 TARGET_MB = 500.0
@@ -69,6 +76,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--repeat", type=int, default=3, help="runs of each measured step; the median is reported")
     parser.add_argument("--day", default=DEFAULT_DAY, help=f"the bench round's clock_day (default {DEFAULT_DAY})")
+    parser.add_argument(
+        "--seed", default=DEFAULT_SEED, help="the round's split seed, 64 hex (default: fixed; 'random': round_open's)"
+    )
+    parser.add_argument(
+        "--vacuum",
+        choices=("full", "plain"),
+        default="full",
+        help="how the table is reset before each measured run: VACUUM FULL (default, equal starts) or VACUUM",
+    )
     parser.add_argument("--skip-info", action="store_true", help="do not time split_bonus and Winners.load")
     parser.add_argument(
         "--profile", type=int, default=0, metavar="K", help="also run round_settle once under cProfile, print top K"
@@ -142,6 +158,8 @@ def build_round(args: argparse.Namespace) -> None:
     from django.db import connection
 
     from clock_app import calendar
+    from clock_app.models import Round
+    from clock_app.randomness import seed_commitment
     from clock_app.services.rounds import round_open
 
     day, n, m = args.day, args.winners, args.losers
@@ -157,6 +175,8 @@ def build_round(args: argparse.Namespace) -> None:
         conn.execute("DELETE FROM pay_clock WHERE clock_day = %s OR rollover_into = %s", [day, day])
 
     round_open(day, now=calendar.at(day, clock_time(12)))
+    if args.seed != "random":
+        Round.objects.filter(clock_day=day).update(split_seed=args.seed, seed_hash=seed_commitment(args.seed))
     connection.close()
 
     joined_at = calendar.at(day, clock_time(12))
@@ -198,8 +218,14 @@ def build_round(args: argparse.Namespace) -> None:
     print(f"built round {day}: {n:,} winners + {m:,} losers in {time.perf_counter() - started:.1f} s (not measured)")
 
 
-def reset_round(url: str, day: date) -> None:
-    """Unsettle the round, zero every packet, vacuum and checkpoint: every measured run starts equal."""
+def reset_round(url: str, day: date, vacuum: str = "full") -> None:
+    """Unsettle the round, zero every packet, vacuum and checkpoint: every measured run starts equal.
+
+    ``vacuum="full"`` (default) rewrites ``pay_clock_day`` as freshly loaded (pages filled to the fillfactor,
+    indexes rebuilt). A plain VACUUM does not give equal starts: each full-table update moves the rows that do
+    not fit on their page elsewhere, the table and its indexes grow, and later runs find more room for HOT
+    updates than the first (on 1M winners: ~47 % HOT on a fresh table, ~94 % after a few cycles).
+    """
     with raw_connect(url) as conn:
         with conn.transaction():
             conn.execute(
@@ -210,7 +236,7 @@ def reset_round(url: str, day: date) -> None:
             )
             # Same as the plain UPDATE, without rewriting rows that are already 0 (after the baseline's rollback).
             conn.execute("UPDATE pay_clock_day SET red_money = 0 WHERE clock_day = %s AND red_money <> 0", [day])
-        conn.execute("VACUUM pay_clock_day")
+        conn.execute("VACUUM (FULL, ANALYZE) pay_clock_day" if vacuum == "full" else "VACUUM pay_clock_day")
         conn.execute("CHECKPOINT")
 
 
@@ -245,13 +271,29 @@ def check_settled(url: str, day: date, winners: int) -> str:
 # --------------------------------------------------------------------------------------------- children
 
 
-def rss_mb() -> float:
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * resource.getpagesize() / 2**20
+def proc_status_mb(field: str) -> float:
+    """``VmRSS`` (resident now) or ``VmHWM`` (peak resident) of this process, from /proc/self/status."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024  # kB
+    raise LookupError(field)
 
 
-def peak_mb() -> float:
+def maxrss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
+
+
+def reset_peak() -> bool:
+    """Reset this process's peak RSS to its current RSS (Linux >= 4.0). ``ru_maxrss`` alone cannot be trusted in
+    a child: at exec the kernel folds the *parent's* peak RSS into it, so small steps would all report the
+    parent's size."""
+    try:
+        with open("/proc/self/clear_refs", "w") as clear_refs:
+            clear_refs.write("5")
+    except OSError:
+        return False
+    return True
 
 
 def child(args: argparse.Namespace) -> None:
@@ -260,7 +302,7 @@ def child(args: argparse.Namespace) -> None:
     from decimal import ROUND_FLOOR, Decimal
 
     from django.db import connection, transaction
-    from django.db.models import Sum
+    from django.db.models import Count, Sum
 
     from clock_app import calendar
     from clock_app.models import ClockStatus, Participation, Round
@@ -295,15 +337,13 @@ def child(args: argparse.Namespace) -> None:
 
     elif args.child == "split":
         rules = RoundRules.of(the_round)
-        winner_stakes = (
-            Participation.objects.filter(clock_day=day, clock_status=ClockStatus.CLOCKED_IN).aggregate(
-                s=Sum("order_money")
-            )["s"]
-            or 0
+        books = Participation.objects.filter(clock_day=day, clock_status=ClockStatus.CLOCKED_IN).aggregate(
+            n=Count("id"), stakes=Sum("order_money")
         )
-        forfeited = the_round.clock_money - winner_stakes
+        winners = books["n"]
+        # The pot as statement.settle_numbers computes it (no rollover in the bench round).
+        forfeited = the_round.clock_money - (books["stakes"] or 0)
         pot = forfeited - int((Decimal(forfeited) * rules.service_ratio).to_integral_value(rounding=ROUND_FLOOR))
-        winners = the_round.user_num - args.losers
         extra.update(bonus=pot, winners=winners)
 
         def call() -> None:
@@ -333,12 +373,22 @@ def child(args: argparse.Namespace) -> None:
         pstats.Stats(profiler, stream=sys.stderr).sort_stats("tottime").print_stats(args.profile)
         return
 
-    rss_before = rss_mb()
+    rss_before = proc_status_mb("VmRSS")
+    peak_was_reset = reset_peak()
     started = time.perf_counter()
     call()
     seconds = time.perf_counter() - started
-    peak = peak_mb()
-    result = {"seconds": seconds, "rss_before_mb": rss_before, "peak_mb": peak, "peak_delta_mb": peak - rss_before}
+    maxrss = maxrss_mb()
+    # The peak of the call itself: VmHWM since the reset, else ru_maxrss (which may include the parent's peak).
+    peak = proc_status_mb("VmHWM") if peak_was_reset else maxrss
+    result = {
+        "seconds": seconds,
+        "rss_before_mb": rss_before,
+        "peak_mb": peak,
+        "peak_delta_mb": peak - rss_before,
+        "ru_maxrss_mb": maxrss,
+        "peak_source": "VmHWM after clear_refs" if peak_was_reset else "ru_maxrss",
+    }
     print(RESULT_MARK + json.dumps({**result, **extra}, default=str), flush=True)
 
 
@@ -379,7 +429,20 @@ def summarise(runs: list[dict]) -> dict:
         "peak_delta_mb": max(r["peak_delta_mb"] for r in runs),
         "peak_mb": max(r["peak_mb"] for r in runs),
         "rss_before_mb": max(r["rss_before_mb"] for r in runs),
+        "ru_maxrss_mb": max(r["ru_maxrss_mb"] for r in runs),
+        "peak_source": runs[0]["peak_source"],
     }
+
+
+def code_revision() -> str:
+    """The measured code: HEAD, plus "+dirty" when clock_app/ has uncommitted changes."""
+
+    def git(*command: str) -> str:
+        done = subprocess.run(["git", *command], cwd=ROOT, capture_output=True, text=True, check=False)
+        return done.stdout.strip() if done.returncode == 0 else ""
+
+    head = git("rev-parse", "--short", "HEAD") or "unknown"
+    return head + ("+dirty" if git("status", "--porcelain", "--", "clock_app") else "")
 
 
 def report(args: argparse.Namespace, results: dict[str, list[dict]], checked: str) -> None:
@@ -390,8 +453,12 @@ def report(args: argparse.Namespace, results: dict[str, list[dict]], checked: st
     passed = settle["median_s"] < TARGET_SECONDS and settle["peak_mb"] < TARGET_MB
 
     print()
-    print(f"{args.winners:,} winners + {args.losers:,} losers, {args.repeat} run(s) each, {cores} cores")
-    header = f"{'step':<30} {'median s':>9} {'runs (s)':<26} {'peak Δ MB':>10} {'peak MB':>8}"
+    revision = code_revision()
+    print(
+        f"{args.winners:,} winners + {args.losers:,} losers, {args.repeat} run(s) each, {cores} cores, "
+        f"code {revision}, reset: VACUUM {args.vacuum.upper()}"
+    )
+    header = f"{'step':<30} {'median s':>9} {'runs (s)':<26} {'peak Δ MB':>10} {'peak MB':>8} {'ru_maxrss':>10}"
     print(header)
     print("-" * len(header))
     for name, title in STEPS.items():
@@ -399,8 +466,15 @@ def report(args: argparse.Namespace, results: dict[str, list[dict]], checked: st
             continue
         s = steps[name]
         runs = ", ".join(f"{x:.2f}" for x in s["seconds"])
-        print(f"{title:<30} {s['median_s']:>9.2f} {runs:<26} {s['peak_delta_mb']:>10.1f} {s['peak_mb']:>8.1f}")
+        print(
+            f"{title:<30} {s['median_s']:>9.2f} {runs:<26} {s['peak_delta_mb']:>10.1f} {s['peak_mb']:>8.1f} "
+            f"{s['ru_maxrss_mb']:>10.1f}"
+        )
     print("-" * len(header))
+    print(
+        "time: median of the runs; peak MB: worst run, measured as "
+        f"{settle['peak_source']} (Δ = above the RSS right before the call); ru_maxrss for reference"
+    )
     print(f"settlement / baseline: {ratio:.1f} x")
     print(checked)
     print(
@@ -424,6 +498,8 @@ def report(args: argparse.Namespace, results: dict[str, list[dict]], checked: st
         "cpu_count": cores,
         "python": platform.python_version(),
         "postgresql": server,
+        "code_revision": revision,
+        "vacuum": args.vacuum,
         "finished_at": datetime.now().astimezone().isoformat(timespec="seconds"),
         "steps": steps,
         "settle_over_baseline": ratio,
@@ -453,7 +529,7 @@ def main() -> None:
     for run in range(1, args.repeat + 1):
         # Interleaved, so that a noisy neighbour hurts both sides of the ratio alike.
         for step in ("baseline", "settle"):
-            reset_round(args.database_url, args.day)
+            reset_round(args.database_url, args.day, args.vacuum)
             result = run_child(args, step)
             if step == "baseline" and result["rows"] != args.winners:
                 sys.exit(f"baseline touched {result['rows']} rows, expected {args.winners}")
@@ -468,7 +544,7 @@ def main() -> None:
                 flush=True,
             )
     if not args.skip_info:
-        reset_round(args.database_url, args.day)
+        reset_round(args.database_url, args.day, args.vacuum)
         for run in range(1, args.repeat + 1):
             for step in ("split", "load"):
                 result = run_child(args, step)
@@ -479,7 +555,7 @@ def main() -> None:
                     flush=True,
                 )
     if args.profile:
-        reset_round(args.database_url, args.day)
+        reset_round(args.database_url, args.day, args.vacuum)
         print(f"\ncProfile of one round_settle (top {args.profile}), on stderr:", flush=True)
         run_child(args, "settle", profile=args.profile)
         check_settled(args.database_url, args.day, args.winners)
