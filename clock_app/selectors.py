@@ -33,6 +33,7 @@ class RoundView:
     """A round as every visitor sees it (cached). A round nobody has paid for yet shows zeros."""
 
     clock_day: date
+    exists: bool
     user_num: int
     clock_money: int
     seed_hash: str
@@ -47,6 +48,7 @@ def round_view(day: date) -> RoundView:
         source = row if row is not None else clock_settings.load()
         return RoundView(
             clock_day=day,
+            exists=row is not None,
             user_num=row.user_num if row else 0,
             clock_money=row.clock_money if row else 0,
             seed_hash=row.seed_hash if row else "",

@@ -20,10 +20,9 @@ from django.utils import timezone
 
 from .. import calendar
 from ..cache import clock_cache, clocked_in_key
-from ..conf import clock_settings
 from ..exceptions import AlreadyClockedIn, NotParticipant, OutsideWindow
-from ..models import ClockStatus, Participation, Player, Round
-from ..rules import RoundRules
+from ..models import ClockStatus, Participation, Player
+from ..selectors import round_view
 from .players import player_touch, require_uid
 
 logger = logging.getLogger(__name__)
@@ -34,11 +33,12 @@ def clock_in(*, uid: int, now: datetime | None = None) -> int:
     require_uid(uid)
     now = now or timezone.now()
     day = calendar.checkin_round(now)
-    the_round = Round.objects.filter(clock_day=day).only("clock_start", "clock_end", "red_open", "clock_money").first()
-    rules = the_round if the_round is not None else RoundRules.of(clock_settings.load())
-    if not calendar.window_is_open(day, rules, now):
+    # The round's frozen window and its pool, from the cached view every visitor reads: no query on the
+    # round's row at all during the rush (its pool cannot change once the window is open).
+    the_round = round_view(day)
+    if not calendar.window_is_open(day, the_round, now):
         raise OutsideWindow()
-    if the_round is None:
+    if not the_round.exists:
         raise NotParticipant()
 
     yesterday_start, today_start = calendar.day_span(calendar.previous_round(calendar.today(now)))
