@@ -28,7 +28,9 @@ def money(field: str, label: str) -> Callable[[Any], str]:
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
-    """Visible, searchable, never edited by hand."""
+    """Visible, searchable, never edited by hand. Not even a "Save" with every field read-only: Django's save
+    writes every column back from the form's snapshot and would undo concurrent ``F()`` updates (a payment
+    counted, a check-in, a payout marked paid) — money rows move only through the services."""
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False
@@ -41,7 +43,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 
 @admin.register(Round)
-class RoundAdmin(admin.ModelAdmin):
+class RoundAdmin(ReadOnlyAdmin):
     list_display = (
         "clock_day",
         "user_num",
@@ -126,15 +128,9 @@ class RoundAdmin(admin.ModelAdmin):
     def revealed_seed(self, obj: Round) -> str:
         return obj.split_seed if obj.is_settled else "— hidden until settlement —"
 
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
 
 @admin.register(Participation)
-class ParticipationAdmin(admin.ModelAdmin):
+class ParticipationAdmin(ReadOnlyAdmin):
     list_display = (
         "clock_day",
         "uid",
@@ -152,12 +148,6 @@ class ParticipationAdmin(admin.ModelAdmin):
     search_fields = ("=uid", "mobile", "order_no", "payout_no", "nickname")
     date_hierarchy = "clock_day"
     readonly_fields = [f.name for f in Participation._meta.fields]
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(ClockOrder)
@@ -208,6 +198,14 @@ class PlayerAdmin(admin.ModelAdmin):
         "create_time",
         "update_time",
     )
+
+    def save_model(self, request, obj, form, change) -> None:
+        """Write only the profile fields the form changed: a full save would overwrite the totals with the
+        snapshot read when the page was opened, losing the payments and payouts counted since."""
+        if change:
+            obj.save(update_fields=form.changed_data)
+        else:
+            super().save_model(request, obj, form, change)
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False

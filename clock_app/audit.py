@@ -13,7 +13,7 @@ from datetime import date
 
 from django.db.models import Count, Exists, Max, OuterRef, Q, Sum
 
-from . import statement
+from . import calendar, statement
 from .exports import statement_chunks, stored_totals
 from .models import (
     ClockOrder,
@@ -143,8 +143,10 @@ def _audit_settlement(the_round: Round, report: RoundAudit) -> None:
     differing = sum(1 for got, want in zip(winners.packets, packets, strict=True) if got != want)
     if differing:
         problems.append(f"{differing} winner(s) hold a red_money that differs from the allocation of the seed")
-    if sum(winners.packets) != the_round.bonus_money:
-        problems.append(f"red_money adds up to {sum(winners.packets)}, bonus_money is {the_round.bonus_money}")
+    if sum(winners.packets) != recorded.packets:
+        problems.append(
+            f"red_money adds up to {sum(winners.packets)}, bonus_money - rollover_out is {recorded.packets}"
+        )
     biggest = Participation.objects.filter(clock_day=day).aggregate(m=Max("red_money"))["m"] or 0
     if biggest > the_round.max_packet:
         problems.append(f"a packet of {biggest} exceeds the cap {the_round.max_packet}")
@@ -156,8 +158,16 @@ def _audit_settlement(the_round: Round, report: RoundAudit) -> None:
         problems.append("a participant who did not clock in holds a packet")
     if not recorded.balances():
         problems.append("the books do not balance")
-    if the_round.statement_hash and statement.digest(statement_chunks(the_round)) != the_round.statement_hash:
+    if not the_round.statement_hash:
+        problems.append("settled without a statement_hash")
+    elif statement.digest(statement_chunks(the_round)) != the_round.statement_hash:
         problems.append("the statement no longer hashes to statement_hash: a row behind it changed")
+    window_start, window_end = calendar.window(day, the_round)
+    outside = Participation.objects.filter(clock_day=day, clock_status=ClockStatus.CLOCKED_IN).filter(
+        Q(clock_time__isnull=True) | Q(clock_time__lt=window_start) | Q(clock_time__gte=window_end)
+    )
+    if outside.exists():
+        problems.append(f"{outside.count()} check-in(s) outside the round's window")
     report.equation = (
         f"stakes {recorded.stakes} + rollover_in {recorded.rollover_in} = winners' stakes {recorded.winner_stakes}"
         f" + packets {sum(winners.packets)} + fee {recorded.service_fee} + rollover_out {recorded.rollover_out}"

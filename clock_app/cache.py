@@ -23,8 +23,12 @@ def key(*parts: object) -> str:
     return ":".join([clock_settings.cache_prefix, *(str(p) for p in parts)])
 
 
+# Bumped whenever the shape of a cached value changes, so a deploy never reads its predecessor's pickles.
+SCHEMA = "v2"
+
+
 def round_totals_key(day: date) -> str:
-    return key("round", day.isoformat())
+    return key("round", SCHEMA, day.isoformat())
 
 
 def clocked_in_key(day: date) -> str:

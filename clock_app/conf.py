@@ -90,6 +90,13 @@ def _count(value: Any) -> int:
     return value
 
 
+def _retry_after(value: Any) -> int:
+    seconds = _count(value)
+    if seconds < 10:
+        raise ValueError(f"must be at least 10 seconds (a payout still being sent must not be re-sent), got {value}")
+    return seconds
+
+
 def _ratio(value: Any) -> Decimal:
     if isinstance(value, float):
         raise ValueError(f"must be a Decimal or a decimal string such as '0.05', not the float {value!r}")
@@ -172,7 +179,7 @@ _PARSERS: dict[str, tuple[str, Callable[[Any], Any]]] = {
     "MAX_PACKET": ("E009", lambda v: _money(v, 1)),
     "ORDER_PREFIX": ("E010", _prefix),
     "PAYOUT_HANDLER": ("E011", lambda v: _dotted_path(v, optional=True)),
-    "PAYOUT_RETRY_AFTER": ("E012", _count),
+    "PAYOUT_RETRY_AFTER": ("E012", _retry_after),
     "NO_WINNER_POLICY": ("E013", _policy),
     "CACHE_PREFIX": ("E014", _text),
     "CACHE_ALIAS": ("E014", _text),
@@ -209,13 +216,13 @@ def parse(raw: Mapping[str, Any] | None) -> tuple[ClockSettings | None, list[Con
             problems.append(
                 ConfigProblem("E005", "CLOCK_START", "CLOCK['CLOCK_START'] must be earlier than CLOCK['CLOCK_END']")
             )
-        elif values["red_open"] < values["clock_end"]:
+        elif values["red_open"] <= values["clock_end"]:
             problems.append(
                 ConfigProblem(
                     "E005",
                     "RED_OPEN",
-                    "CLOCK['RED_OPEN'] must not be earlier than CLOCK['CLOCK_END']: "
-                    "a round is settled only after its check-in window has closed",
+                    "CLOCK['RED_OPEN'] must be later than CLOCK['CLOCK_END']: a round is settled after its "
+                    "check-in window has closed, with a margin for check-ins still committing",
                 )
             )
     if problems:

@@ -2,7 +2,10 @@
 user-facing ``message`` (the seed's Chinese wording where the seed had one). Only ``facade.py`` turns them into
 the seed's ``{"status": 0, "message", "data", "code"}`` envelope; views map them to HTTP answers.
 
-A service raises before it changes anything, so every refusal leaves the database as it was.
+A service checks its input before it writes anything, and refusals that depend on state are decided by the
+write itself (a conditional UPDATE that matches nothing), so a refused request changes nothing it was refused
+for. (Some refusals come after a harmless side effect that would have happened anyway: opening a packet
+settles its round first, a first order opens the round and records the player.)
 """
 
 from __future__ import annotations
@@ -94,7 +97,7 @@ class RoundNotFound(ClockError):
 
 
 class RoundNotClosed(ClockError):
-    """Settlement waits until the round's check-in window has closed."""
+    """Settlement waits until the round's red packets open (``RED_OPEN``, after the window closed)."""
 
     code = "round_not_closed"
     message = "打卡尚未结束，不能开奖"

@@ -191,6 +191,7 @@ class RefundReason(models.TextChoices):
     LATE = "late", "Paid after the round's check-in window opened"
     DUPLICATE = "duplicate", "Second paid order of the user for the round"
     DOUBLE_CHARGE = "double_charge", "Second payment of an already paid order"
+    EARLY = "early", "Paid before the user's previous round opened its red packets"
 
 
 class ClockOrder(Timestamped):

@@ -25,6 +25,7 @@ ROUND_TTL = 30  # seconds; payments also drop the entry when they commit
 CLOCKED_IN_TTL = 10  # seconds; check-ins bump the cached count
 BOARD_TTL = 600  # leaderboards: 10 minutes, as the seed
 MAX_PAGE_SIZE = 100
+MAX_OFFSET = 100_000  # deeper pages are refused rather than scanned
 SEAT_WAITING = "虚席以待"
 
 
@@ -139,6 +140,8 @@ def _page_bounds(page: Any, limit: Any) -> tuple[int, int]:
         raise InvalidInput("page_invalid", "页码无效")
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE_SIZE:
         raise InvalidInput("limit_invalid", f"每页条数应在 1 到 {MAX_PAGE_SIZE} 之间")
+    if page * limit > MAX_OFFSET:
+        raise InvalidInput("page_invalid", "页码过大")
     return page * limit, page * limit + limit
 
 

@@ -7,18 +7,21 @@ Format (``clock_app.statement/1``): UTF-8 JSON lines. The first line is the head
 frozen ``rules``, ``seed_hash``, ``seed``, ``committed`` and the ``totals`` — and each further line is one
 winner, ``{"packet": fen, "pseudonym": hex, "stake": fen}``, in ascending pseudonym order. Every line is
 canonical JSON (keys sorted, no spaces, ASCII) followed by ``\\n``; ``statement_hash`` is the SHA-256 of
-those bytes. A winner's pseudonym is ``hmac_sha256(seed, f"{clock_day}:{uid}")`` (``randomness.pseudonym``).
+those bytes. A winner's pseudonym is ``sha256(f"{seed}:{clock_day}:{uid}")`` as hex (``randomness.pseudonym``).
 
 The numbers (:func:`settle_numbers`)::
 
     forfeited    = stakes - winner_stakes
     service_fee  = floor(forfeited * service_ratio)
     pot          = forfeited - service_fee + rollover_in
-    packets      = split_bonus(pot, winners, lucky_num, lucky_proportion, max_packet, SeededRandom(seed))
-    bonus        = sum(packets);  rollover_out = what the split could not place
-    (no winners: rollover_out = pot, or with NO_WINNER_POLICY "operator" the pot is added to service_fee)
+    bonus        = forfeited - service_fee + rollover_in          (DESIGN §2)
+    packets      = split_bonus(bonus, winners, lucky_num, lucky_proportion, max_packet, SeededRandom(seed))
+    rollover_out = what the split could not place (only when every packet is at the cap), so
+    sum(packets) = bonus - rollover_out
+    (no winners: rollover_out = bonus, or with NO_WINNER_POLICY "operator" the bonus is booked as
+    service_fee, which leaves bonus = 0 by the same formula)
 
-and the books balance: ``stakes + rollover_in == winner_stakes + bonus + service_fee + rollover_out``.
+and the books balance: ``stakes + rollover_in == winner_stakes + sum(packets) + service_fee + rollover_out``.
 Packet ``i`` goes to the ``i``-th winner in pseudonym order.
 """
 
@@ -47,13 +50,20 @@ class Totals:
     forfeited: int
     service_fee: int
     rollover_in: int
-    bonus: int
+    bonus: int  # forfeited - service_fee + rollover_in: what the winners' packets share
     rollover_out: int
+
+    @property
+    def packets(self) -> int:
+        """The sum of the packets: the bonus less what no packet could take."""
+        return self.bonus - self.rollover_out
 
     def balances(self) -> bool:
         """DESIGN §2: money in == money out, to the fen."""
-        return self.stakes + self.rollover_in == (
-            self.winner_stakes + self.bonus + self.service_fee + self.rollover_out
+        return (
+            self.bonus == self.forfeited - self.service_fee + self.rollover_in
+            and self.stakes + self.rollover_in
+            == self.winner_stakes + self.packets + self.service_fee + self.rollover_out
         )
 
 
@@ -65,16 +75,16 @@ def settle_numbers(
     if forfeited < 0:
         raise ValueError(f"winners' stakes ({winner_stakes}) exceed the pool ({stakes})")
     service_fee = int((Decimal(forfeited) * rules.service_ratio).to_integral_value(rounding=ROUND_FLOOR))
-    pot = forfeited - service_fee + rollover_in
+    bonus = forfeited - service_fee + rollover_in
     if winners == 0:
         packets: list[int] = []
         if rules.no_winner_policy == "operator":
-            service_fee, rollover_out = service_fee + pot, 0
+            service_fee, bonus, rollover_out = service_fee + bonus, 0, 0
         else:
-            rollover_out = pot
+            rollover_out = bonus
     else:
         split = split_bonus(
-            pot,
+            bonus,
             winners,
             lucky_num=rules.lucky_num,
             lucky_proportion=rules.lucky_proportion,
@@ -90,7 +100,7 @@ def settle_numbers(
         forfeited=forfeited,
         service_fee=service_fee,
         rollover_in=rollover_in,
-        bonus=pot - rollover_out if winners else 0,
+        bonus=bonus,
         rollover_out=rollover_out,
     )
     return totals, packets
@@ -201,10 +211,10 @@ def verify(stream: TextIO | Iterable[str]) -> Verification:
             f"{len(wrong)} packet(s) differ from the allocation recomputed from the seed "
             f"(first: winner #{first_wrong + 1}, {packets[first_wrong]} instead of {expected_packets[first_wrong]})"
         )
-    if sum(packets) != expected.bonus:
-        problems.append(f"packets sum to {sum(packets)}, the bonus is {expected.bonus}")
+    if sum(packets) != expected.packets:
+        problems.append(f"packets sum to {sum(packets)}, the bonus less rollover_out is {expected.packets}")
     if not expected.balances():
-        problems.append("stakes + rollover_in != winner_stakes + bonus + service_fee + rollover_out")
+        problems.append("stakes + rollover_in != winner_stakes + packets + service_fee + rollover_out")
     return Verification(not problems, str(head.get("clock_day", "")), sha.hexdigest(), problems, asdict(expected))
 
 

@@ -18,7 +18,7 @@ from . import calendar
 from .audit import audit
 from .models import ClockStatus, Participation, Round
 from .services.payouts import refunds_push, round_push
-from .services.settlement import round_settle
+from .services.settlement import round_settle, round_settle_if_due
 
 
 def _day(day: str | None, default_days_ago: int):
@@ -45,9 +45,7 @@ def push_round_task(day: str | None = None, chunk_size: int = 5000) -> dict[str,
     """Pay a round's unpaid winners (default: two days ago, as ``clock_push_red``) in parallel chunks, and
     the pending refunds."""
     round_day = _day(day, 2)
-    the_round = Round.objects.filter(clock_day=round_day).first()
-    if the_round is not None and not the_round.is_settled:
-        round_settle(round_day)
+    round_settle_if_due(round_day)
     winners = Participation.objects.filter(clock_day=round_day, clock_status=ClockStatus.CLOCKED_IN).order_by("pk")
     ranges, last = [], 0
     while ids := list(winners.filter(pk__gt=last).values_list("pk", flat=True)[:chunk_size]):

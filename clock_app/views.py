@@ -49,6 +49,8 @@ def endpoint(method: str, *, user: bool = True) -> Callable[..., Callable[..., H
     """Turn ``view(request, uid, body, **kwargs) -> envelope`` into a JSON endpoint (see the module docstring)."""
 
     def decorate(view: Callable[..., dict[str, Any]]) -> Callable[..., HttpResponse]:
+        # Never inside ATOMIC_REQUESTS' transaction: payouts commit their claim before calling the channel.
+        @transaction.non_atomic_requests
         @wraps(view)
         def wrapper(request: HttpRequest, **kwargs: Any) -> HttpResponse:
             if request.method != method:

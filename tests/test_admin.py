@@ -128,3 +128,33 @@ def test_round_page_shows_the_settlement_record(staff):
     body = staff.get(url(Round, "change", the_round.pk)).content.decode()
     for text in ("Settlement", the_round.statement_hash, the_round.split_seed, "Bonus money"):
         assert text in body
+
+
+def test_money_rows_cannot_be_saved_from_the_admin(staff):
+    part = join(1, date(2026, 11, 26))
+    the_round = Round.objects.get()
+    for model, obj in ((Round, the_round), (Participation, part)):
+        page = staff.get(url(model, "change", obj.pk))
+        assert page.status_code == 200 and 'name="_save"' not in page.content.decode()
+        assert staff.post(url(model, "change", obj.pk), {}).status_code == 403
+
+
+def test_saving_a_player_keeps_totals_counted_meanwhile(staff):
+    from django.db.models import F
+
+    join(1, date(2026, 11, 26))
+    player = Player.objects.get(uid=1)
+    staff.get(url(Player, "change", player.pk))  # the operator opens the page…
+    Player.objects.filter(pk=player.pk).update(income_money=F("income_money") + 500)  # …a payout lands…
+    response = staff.post(
+        url(Player, "change", player.pk),
+        {  # …and the operator saves a new nickname
+            "nickname": "renamed",
+            "mobile": player.mobile,
+            "source_uid": player.source_uid,
+            "is_remind": "on",
+        },
+    )
+    assert response.status_code == 302
+    player.refresh_from_db()
+    assert (player.nickname, player.is_remind, player.income_money, player.spend_money) == ("renamed", True, 500, 100)

@@ -59,6 +59,8 @@ def test_every_design_key_has_a_default():
         ("CLOCK_START", "25:00"),
         ("CLOCK_START", "09:00"),  # start >= end
         ("RED_OPEN", "07:00"),  # settles before the window closes
+        ("RED_OPEN", "08:00"),  # no margin for check-ins still committing
+        ("PAYOUT_RETRY_AFTER", 0),  # a payout still being sent would be sent again
         ("ORDER_PREFIX", "ttc-"),
         ("PAYOUT_HANDLER", "no.such.module.handler"),
         ("PAYOUT_RETRY_AFTER", -1),

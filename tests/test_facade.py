@@ -66,3 +66,39 @@ def test_notify_amount_in_yuan_float_is_refused():
 def test_extra_that_is_not_a_mapping_is_treated_as_empty():
     result = CashClock().generate_clock_order(1, None)
     assert (result["status"], result["code"]) == (0, "mobile_required")
+
+
+def test_impossible_notify_time_falls_back_to_the_arrival_time():
+    with time_machine.travel(local(DAY, "09:00:00"), tick=False):
+        order_no = CashClock().generate_clock_order(1, EXTRA)["data"]["order_no"]
+        result = CashClock().notify_clock_order(
+            order_no,
+            {"amount": 100, "buyerId": EXTRA["openId"], "transactionId": "t-1", "notify_time": "2026-02-30 10:00:00"},
+        )
+    assert result["status"] == 1
+    assert ClockOrder.objects.get(order_no=order_no).pay_time == local(DAY, "09:00:00")
+
+
+def test_inputs_that_cannot_be_stored_get_a_code_not_a_500():
+    from clock_app.facade import ClockCenter, Participator
+
+    assert ClockCenter().summary(2**63, {})["code"] == "uid_invalid"
+    assert ClockCenter().record_clock(10**17, 100)["code"] == "page_invalid"
+    assert Participator().money_float_items(1, 2000, 100)["code"] == "page_invalid"
+    with time_machine.travel(local(DAY), tick=False):
+        assert CashClock().generate_clock_order(1, {**EXTRA, "mobile": "1" * 21})["code"] == "mobile_invalid"
+        assert CashClock().generate_clock_order(1, {**EXTRA, "nickname": "n" * 65})["code"] == "nickname_invalid"
+        assert CashClock().generate_clock_order(1, {**EXTRA, "openId": "o\x00"})["code"] == "openid_invalid"
+    assert not ClockOrder.objects.exists() and not Round.objects.exists()
+
+
+def test_long_profile_values_from_a_channel_are_cut_to_fit():
+    from clock_app.models import Participation
+
+    with time_machine.travel(local(DAY, "09:00:00"), tick=False):
+        order_no = CashClock().generate_clock_order(1, EXTRA)["data"]["order_no"]
+        result = CashClock().notify_clock_order(
+            order_no, {"amount": 100, "buyerId": EXTRA["openId"], "transactionId": "t-1", "nickname": "很" * 100}
+        )
+    assert result["status"] == 1
+    assert Participation.objects.get().nickname == "很" * 64

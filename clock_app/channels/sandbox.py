@@ -41,6 +41,7 @@ class SandboxChannel(PaymentChannel):
         self.tolerance = int(TOLERANCE)
         self.fail_rate = Decimal(str(FAIL_RATE))
         self._attempts: dict[str, int] = {}
+        self._paid: set[str] = set()
 
     # --- signatures
     def sign(self, fields: Mapping[str, Any]) -> str:
@@ -120,10 +121,16 @@ class SandboxChannel(PaymentChannel):
 
     # --- money out
     def _bank(self, transfer: Any, now: datetime | None = None) -> dict[str, Any]:
-        """The sandbox's side of a transfer: decide, and answer signed."""
-        attempt = self._attempts[transfer.order_no] = self._attempts.get(transfer.order_no, 0) + 1
-        draw = int.from_bytes(hashlib.sha256(f"{transfer.order_no}:{attempt}".encode()).digest()[:8], "big")
-        refused = Decimal(draw) / Decimal(2**64) < self.fail_rate
+        """The sandbox's side of a transfer: decide, and answer signed. Like a real channel it is idempotent per
+        key: a transfer once paid is answered SUCCESS again, never paid or refused a second time."""
+        if transfer.order_no in self._paid:
+            refused = False
+        else:
+            attempt = self._attempts[transfer.order_no] = self._attempts.get(transfer.order_no, 0) + 1
+            draw = int.from_bytes(hashlib.sha256(f"{transfer.order_no}:{attempt}".encode()).digest()[:8], "big")
+            refused = Decimal(draw) / Decimal(2**64) < self.fail_rate
+            if not refused:
+                self._paid.add(transfer.order_no)
         return self.signed(
             {
                 "return_code": "SUCCESS",

@@ -11,26 +11,30 @@ touches only its own participation row and its own player row; the count users s
 from __future__ import annotations
 
 import contextlib
-import logging
 from datetime import datetime
 
 from django.db import transaction
-from django.db.models import Case, F, Value, When
+from django.db.models import Case, Exists, F, Value, When
 from django.utils import timezone
 
 from .. import calendar
 from ..cache import clock_cache, clocked_in_key
 from ..exceptions import AlreadyClockedIn, NotParticipant, OutsideWindow
-from ..models import ClockStatus, Participation, Player
+from ..models import ClockStatus, Participation, Player, Round
 from ..selectors import round_view
 from .players import player_touch, require_uid
 
-logger = logging.getLogger(__name__)
-
 
 def clock_in(*, uid: int, now: datetime | None = None) -> int:
-    """Check ``uid`` in for the round whose window is open now; return that round's pool (fen)."""
+    """Check ``uid`` in for the round whose window is open now; return that round's pool (fen).
+
+    A check-in must never land in a round already settled (its stake would be paid back from a pot that was
+    split without it). Settlement waits until ``RED_OPEN`` (after the window closed); the UPDATE itself only
+    matches while the round is unsettled; and the window is checked again on the real clock just before the
+    commit, so a request that started at 07:59:59 and stalled cannot commit a check-in after 08:00.
+    """
     require_uid(uid)
+    on_the_wall_clock = now is None
     now = now or timezone.now()
     day = calendar.checkin_round(now)
     # The round's frozen window and its pool, from the cached view every visitor reads: no query on the
@@ -42,14 +46,18 @@ def clock_in(*, uid: int, now: datetime | None = None) -> int:
         raise NotParticipant()
 
     yesterday_start, today_start = calendar.day_span(calendar.previous_round(calendar.today(now)))
+    unsettled = Exists(Round.objects.filter(clock_day=day, settled_at__isnull=True))
     with transaction.atomic():
-        moved = Participation.objects.filter(uid=uid, clock_day=day, clock_status=ClockStatus.JOINED).update(
+        moved = Participation.objects.filter(unsettled, uid=uid, clock_day=day, clock_status=ClockStatus.JOINED).update(
             clock_status=ClockStatus.CLOCKED_IN, clock_time=now, update_time=now
         )
         if not moved:
-            if Participation.objects.filter(uid=uid, clock_day=day).exists():
+            status = Participation.objects.filter(uid=uid, clock_day=day).values_list("clock_status", flat=True).first()
+            if status is None:
+                raise NotParticipant()
+            if status == ClockStatus.CLOCKED_IN:
                 raise AlreadyClockedIn()
-            raise NotParticipant()
+            raise OutsideWindow()  # joined, but the round is already settled
         counted = {
             "clock_day_num": F("clock_day_num") + 1,
             # A streak grows when the previous check-in was on the local day before, else starts again.
@@ -63,6 +71,8 @@ def clock_in(*, uid: int, now: datetime | None = None) -> int:
         if not Player.objects.filter(uid=uid).update(**counted):
             player_touch(uid=uid)  # rows made before players were recorded at order time
             Player.objects.filter(uid=uid).update(**counted)
+        if on_the_wall_clock and not calendar.window_is_open(day, the_round, timezone.now()):
+            raise OutsideWindow()  # stalled past the window's end: roll back
         transaction.on_commit(lambda: _count_one_more(day))
     return the_round.clock_money
 

@@ -57,10 +57,15 @@ logger = logging.getLogger(__name__)
 ORDER_NO_ATTEMPTS = 5
 
 
-def _require_text(value: Any, code: str, message: str) -> str:
+def _require_text(value: Any, code: str, message: str, max_length: int = 64) -> str:
+    """A required text field, stripped; ``<field>_required`` if missing, ``<field>_invalid`` if it cannot be
+    stored (longer than its column, or with a NUL character)."""
     if not isinstance(value, str) or not value.strip():
         raise InvalidInput(code, message)
-    return value.strip()
+    value = value.strip()
+    if len(value) > max_length or "\x00" in value:
+        raise InvalidInput(code.replace("_required", "_invalid"), f"参数过长或含非法字符（最多 {max_length} 个字符）")
+    return value
 
 
 def _new_order_no(day: datetime | Any) -> str:
@@ -79,7 +84,9 @@ def order_generate(*, uid: int, mobile: str, nickname: str, open_id: str, now: d
     yesterday's red packets open (08:05), and for a user already in today's round.
     """
     uid = require_uid(uid)
-    mobile = _require_text(mobile, "mobile_required", "您还没有授权手机号，为了更好的通知到您，请去先授权后参与哦")
+    mobile = _require_text(
+        mobile, "mobile_required", "您还没有授权手机号，为了更好的通知到您，请去先授权后参与哦", max_length=20
+    )
     nickname = _require_text(nickname, "nickname_required", "您还没有授权昵称信息，请去先授权后参与哦")
     open_id = _require_text(open_id, "openid_required", "您还没有授权微信平台ID信息，请去先授权后参与哦")
     now = now or timezone.now()
@@ -97,7 +104,7 @@ def order_generate(*, uid: int, mobile: str, nickname: str, open_id: str, now: d
     player_touch(uid=uid, nickname=nickname, mobile=mobile, source_uid=open_id)
     waiting = _waiting_order(uid, day)
     if waiting is not None:
-        return _with_buyer(waiting, open_id)
+        return waiting
     for _ in range(ORDER_NO_ATTEMPTS):
         try:
             with transaction.atomic():
@@ -113,18 +120,8 @@ def order_generate(*, uid: int, mobile: str, nickname: str, open_id: str, now: d
             # order number collided (draw another).
             waiting = _waiting_order(uid, day)
             if waiting is not None:
-                return _with_buyer(waiting, open_id)
+                return waiting
     raise OrderNumberExhausted()
-
-
-def _with_buyer(order: ClockOrder, open_id: str) -> ClockOrder:
-    """A waiting order handed out again follows the user's current channel id, so its notify matches."""
-    if order.buyer_id != open_id:
-        ClockOrder.objects.filter(pk=order.pk, order_status=OrderStatus.WAITING).update(
-            buyer_id=open_id, update_time=timezone.now()
-        )
-        order.buyer_id = open_id
-    return order
 
 
 @dataclass(frozen=True)
@@ -149,7 +146,10 @@ class NotifyOutcome:
 
 def _paid_at(value: datetime | str | None, now: datetime) -> datetime:
     """The channel's payment time (naive values are local to ``CLOCK["TIME_ZONE"]``); ``now`` if unreadable."""
-    parsed = value if isinstance(value, datetime) else parse_datetime(value) if isinstance(value, str) else None
+    try:
+        parsed = value if isinstance(value, datetime) else parse_datetime(value) if isinstance(value, str) else None
+    except ValueError:  # well-formed but impossible, such as February 30th
+        parsed = None
     if parsed is None:
         return now
     if timezone.is_naive(parsed):
@@ -221,6 +221,8 @@ def _join_round(order: ClockOrder, n: Notification, now: datetime) -> str:
     window_start, _ = calendar.window(order.clock_day, the_round)
     if the_round.is_settled or now >= window_start:
         return _mark_refund(order, RefundReason.LATE, now)
+    if _in_unopened_previous_round(order, now):
+        return _mark_refund(order, RefundReason.EARLY, now)
     player = player_touch(uid=order.user_id, nickname=n.nickname, mobile=n.mobile, source_uid=order.buyer_id)
     try:
         with transaction.atomic():
@@ -254,10 +256,20 @@ def _join_round(order: ClockOrder, n: Notification, now: datetime) -> str:
     return NotifyOutcome.JOINED
 
 
+def _in_unopened_previous_round(order: ClockOrder, now: datetime) -> bool:
+    """The rule of order time, checked again at payment: a participant of the previous round may join this one
+    only from that round's red-open time (orders made either side of midnight could otherwise both join)."""
+    previous = calendar.previous_round(order.clock_day)
+    if not Participation.objects.filter(uid=order.user_id, clock_day=previous).exists():
+        return False
+    return now < calendar.red_open_at(previous, Round.objects.get(clock_day=previous))
+
+
 _REFUND_WORDS = {
     RefundReason.LATE: "支付时已过报名时间",
     RefundReason.DUPLICATE: "已参与该轮活动，重复支付",
     RefundReason.DOUBLE_CHARGE: "订单重复扣款",
+    RefundReason.EARLY: "上一轮开奖前不能参与下一轮",
 }
 
 

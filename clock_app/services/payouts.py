@@ -32,8 +32,8 @@ from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from django.db import transaction
-from django.db.models import F, Q
+from django.db import DatabaseError, transaction
+from django.db.models import Exists, F, OuterRef, Q
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
@@ -41,6 +41,7 @@ from .. import calendar
 from ..conf import clock_settings
 from ..exceptions import (
     AlreadyPaid,
+    InvalidInput,
     NoPayoutHandler,
     NotParticipant,
     NotWinner,
@@ -63,7 +64,7 @@ from ..models import (
 from ..money import yuan
 from .ledger import ledger_write
 from .players import require_uid
-from .settlement import round_settle
+from .settlement import round_settle_if_due
 
 logger = logging.getLogger(__name__)
 
@@ -97,6 +98,8 @@ def resolve_handler(handler: Handler | None) -> Handler:
     handler = handler or clock_settings.import_payout_handler()
     if handler is None:
         raise NoPayoutHandler()
+    if not callable(handler):
+        raise InvalidInput("handler_invalid", "打款渠道必须是可调用对象")
     return handler
 
 
@@ -133,12 +136,26 @@ def _claimable_packets(now: datetime, *, retry: bool) -> Q:
     )
 
 
+def _clock(now: datetime | None) -> Callable[[], datetime]:
+    """The time of each step: the caller's fixed ``now`` (simulations, tests), else the wall clock at that step
+    — a claim made ten minutes into a long push job must not look ten minutes old."""
+    return (lambda: now) if now is not None else timezone.now
+
+
+SETTLED_ROUND = Exists(Round.objects.filter(clock_day=OuterRef("clock_day"), settled_at__isnull=False))
+
+
 def packet_pay(participation_id: int, *, handler: Handler, now: datetime | None = None, retry: bool = True) -> Outcome:
-    """Pay one winner stake + packet, exactly once (see the module docstring)."""
-    now = now or timezone.now()
+    """Pay one winner stake + packet, exactly once (see the module docstring). Only a settled round's
+    packets can be claimed: before settlement a winner's packet is not known."""
+    clock = _clock(now)
+    now = clock()
     with transaction.atomic(durable=True):
         claimed = Participation.objects.filter(
-            _claimable_packets(now, retry=retry), pk=participation_id, clock_status=ClockStatus.CLOCKED_IN
+            _claimable_packets(now, retry=retry),
+            SETTLED_ROUND,
+            pk=participation_id,
+            clock_status=ClockStatus.CLOCKED_IN,
         ).update(
             red_status=RedStatus.PAYING,
             payout_attempts=F("payout_attempts") + 1,
@@ -151,10 +168,14 @@ def packet_pay(participation_id: int, *, handler: Handler, now: datetime | None 
     amount = row.order_money + row.red_money
     transfer = Transfer(row.payout_no, row.uid, row.source_uid, amount, row.clock_day)
     outcome, answer = _call(handler, transfer)
-    fence = Participation.objects.filter(pk=row.pk, red_status=RedStatus.PAYING, payout_attempts=row.payout_attempts)
+    now = clock()
     if outcome is Outcome.PAID:
+        # A confirmed transfer is recorded whoever holds the claim now (unless the row is already paid): if a
+        # retry took over meanwhile, the channel paid this payout_no once and the retry's answer, success
+        # or "duplicate", changes nothing more.
+        unpaid = Participation.objects.filter(pk=row.pk, red_status__in=[RedStatus.PAYING, RedStatus.FAILED])
         with transaction.atomic(durable=True):
-            if fence.update(
+            if unpaid.update(
                 red_status=RedStatus.PAID, clock_money=amount, red_time=now, pay_result=answer, update_time=now
             ):
                 Player.objects.filter(uid=row.uid).update(
@@ -174,13 +195,11 @@ def packet_pay(participation_id: int, *, handler: Handler, now: datetime | None 
                 PayoutError.objects.filter(order_no=row.payout_no, status=ErrorStatus.OPEN).update(
                     status=ErrorStatus.REPAIRED, update_time=now
                 )
-            else:
-                logger.warning(
-                    "payout %s succeeded but a retry had taken it over; recorded by the retry", row.payout_no
-                )
     elif outcome is Outcome.FAILED:
+        # A refusal counts only for our own claim: if a retry took over, its answer decides.
+        mine = Participation.objects.filter(pk=row.pk, red_status=RedStatus.PAYING, payout_attempts=row.payout_attempts)
         with transaction.atomic(durable=True):
-            if fence.update(red_status=RedStatus.FAILED, pay_result=answer, update_time=now):
+            if mine.update(red_status=RedStatus.FAILED, pay_result=answer, update_time=now):
                 PayoutError.objects.create(
                     clock_day_id=row.pk,
                     clock_day=row.clock_day,
@@ -212,8 +231,7 @@ def packet_open(*, uid: int, handler: Handler | None = None, now: datetime | Non
         raise NotParticipant("您没有参加昨日打卡活动哦")
     if part.clock_status != ClockStatus.CLOCKED_IN:
         raise NotWinner()
-    if not the_round.is_settled:
-        round_settle(day, now=now)
+    round_settle_if_due(day, now=now)
     outcome = packet_pay(part.pk, handler=handler, now=now, retry=False)
     if outcome is Outcome.PAID:
         return Participation.objects.values_list("clock_money", flat=True).get(pk=part.pk)
@@ -235,7 +253,8 @@ def refund_key(order: ClockOrder) -> str:
 
 def refund_pay(order_id: int, *, handler: Handler, now: datetime | None = None) -> Outcome:
     """Pay back one payment that could not join a round (``refund_status`` refunding), exactly once."""
-    now = now or timezone.now()
+    clock = _clock(now)
+    now = clock()
     stale = now - timedelta(seconds=clock_settings.payout_retry_after)
     with transaction.atomic(durable=True):
         claimed = ClockOrder.objects.filter(
@@ -251,12 +270,11 @@ def refund_pay(order_id: int, *, handler: Handler, now: datetime | None = None) 
         key, order.user_id, order.buyer_id, order.pay_amount, order.clock_day, "refund", order.transaction_id
     )
     outcome, answer = _call(handler, transfer)
-    fence = ClockOrder.objects.filter(
-        pk=order.pk, refund_status=RefundStatus.REFUNDING, refund_attempts=order.refund_attempts
-    )
-    if outcome is Outcome.PAID:
+    now = clock()
+    pending = ClockOrder.objects.filter(pk=order.pk, refund_status=RefundStatus.REFUNDING)
+    if outcome is Outcome.PAID:  # recorded whoever holds the claim now, as for packets
         with transaction.atomic(durable=True):
-            if fence.update(
+            if pending.update(
                 refund_status=RefundStatus.REFUNDED, refund_time=now, refund_result=answer, update_time=now
             ):
                 ledger_write(
@@ -273,7 +291,9 @@ def refund_pay(order_id: int, *, handler: Handler, now: datetime | None = None) 
     elif outcome is Outcome.FAILED:
         with transaction.atomic(durable=True):
             # Released at once: the next push tries again (the channel adapter derives a new number if it needs).
-            if fence.update(refund_claimed_at=None, refund_result=answer, update_time=now):
+            if pending.filter(refund_attempts=order.refund_attempts).update(
+                refund_claimed_at=None, refund_result=answer, update_time=now
+            ):
                 PayoutError.objects.create(
                     clock_day_id=0,
                     clock_day=order.clock_day,
@@ -327,22 +347,26 @@ def round_push(
     over rows being changed, the seed's bug that skipped every other batch. ``id_range`` (inclusive) lets
     several workers share one round."""
     handler = resolve_handler(handler)
-    now = now or timezone.now()
-    the_round = Round.objects.filter(clock_day=day).first()
-    if the_round is not None and not the_round.is_settled:
-        round_settle(day, now=now)
+    round_settle_if_due(day, now=now)
     report = PushReport(day)
     winners = Participation.objects.filter(clock_day=day, clock_status=ClockStatus.CLOCKED_IN)
     if id_range:
         winners = winners.filter(pk__gte=id_range[0], pk__lte=id_range[1])
-    due = winners.filter(_claimable_packets(now, retry=True))
+    # Candidates as of the start; each claim re-checks its own row against its own clock.
+    due = winners.filter(_claimable_packets(now or timezone.now(), retry=True))
     last_id, done = 0, 0
     while True:
         batch = list(due.filter(pk__gt=last_id).order_by("pk").values_list("pk", flat=True)[:KEYSET_BATCH])
         if not batch:
             break
         for pk in batch:
-            outcome = packet_pay(pk, handler=handler, now=now)
+            try:
+                outcome = packet_pay(pk, handler=handler, now=now)
+            except DatabaseError:
+                # One broken row must not hold every later winner hostage: it stays unpaid (and the run
+                # exits non-zero); a claimed row is retried with its same payout_no.
+                logger.exception("push round %s: payout of pay_clock_day %s failed in the database", day, pk)
+                outcome = "error"
             report.outcomes[outcome] = report.outcomes.get(outcome, 0) + 1
         last_id, done = batch[-1], done + len(batch)
         if progress:

@@ -13,10 +13,18 @@ from ..models import Player
 PROFILE_FIELDS = ("nickname", "mobile", "source_uid")
 
 
+MAX_UID = 2**63 - 1  # the largest value a BIGINT column holds
+
+
 def require_uid(uid: object) -> int:
-    if isinstance(uid, bool) or not isinstance(uid, int) or uid <= 0:
+    if isinstance(uid, bool) or not isinstance(uid, int) or not 0 < uid <= MAX_UID:
         raise InvalidInput("uid_invalid", "用户ID无效")
     return uid
+
+
+def _fits(value: object, length: int) -> str:
+    """An optional profile value as it can be stored: text without NULs, cut to its column's length."""
+    return value.replace("\x00", "")[:length] if isinstance(value, str) else ""
 
 
 def player_touch(*, uid: int, nickname: str = "", mobile: str = "", source_uid: str = "") -> Player:
@@ -26,8 +34,12 @@ def player_touch(*, uid: int, nickname: str = "", mobile: str = "", source_uid: 
     """
     given = {
         name: value
-        for name, value in (("nickname", nickname), ("mobile", mobile), ("source_uid", source_uid))
-        if isinstance(value, str) and value
+        for name, value in (
+            ("nickname", _fits(nickname, 64)),
+            ("mobile", _fits(mobile, 20)),
+            ("source_uid", _fits(source_uid, 64)),
+        )
+        if value
     }
     player = Player.objects.filter(uid=uid).first()
     if player is None:

@@ -68,8 +68,7 @@ def round_settle(day: date, *, now: datetime | None = None, progress: Progress |
             raise RoundNotFound()
         if the_round.is_settled:
             return SettlementResult(day, True, None, the_round.statement_hash)
-        _, window_end = calendar.window(day, the_round)
-        if now < window_end:
+        if now < calendar.red_open_at(day, the_round):
             raise RoundNotClosed()
 
         books = Participation.objects.filter(clock_day=day).aggregate(n=Count("id"), stakes=Sum("order_money"))
@@ -133,6 +132,13 @@ def round_settle(day: date, *, now: datetime | None = None, progress: Progress |
         totals.rollover_out,
     )
     return SettlementResult(day, False, totals, statement_hash)
+
+
+def round_settle_if_due(day: date, *, now: datetime | None = None) -> None:
+    """Settle round ``day`` if it exists and is not settled yet: packets are opened and pushed only from a
+    settled round, and whoever gets there first after ``RED_OPEN`` settles it (once, under the lock)."""
+    if Round.objects.filter(clock_day=day, settled_at__isnull=True).exists():
+        round_settle(day, now=now)
 
 
 def _commit_seed_if_missing(day: date) -> None:

@@ -99,3 +99,35 @@ def test_joined_but_slept_in_restarts_the_streak():
     join(1, DAY + timedelta(days=1), "20:00:00")  # pays, but does not clock in on the 28th
     play_days(1, [DAY + timedelta(days=2)])
     assert Player.objects.get(uid=1).long_day_num == 1
+
+
+def test_a_check_in_never_lands_in_a_settled_round():
+    """A request that read 07:59:59 but reaches the database after settlement is refused."""
+    from clock_app.services.settlement import round_settle
+
+    join(1, DAY)
+    join(2, DAY)
+    clock_at(1, NEXT, "06:00:00")
+    with time_machine.travel(local(NEXT, "08:05:00"), tick=False):
+        round_settle(DAY)
+    with pytest.raises(OutsideWindow):
+        clock_in(uid=2, now=local(NEXT, "07:59:59"))
+    assert Participation.objects.get(uid=2).clock_status == ClockStatus.JOINED
+
+
+def test_a_stalled_check_in_is_rolled_back_at_the_end_of_the_window(monkeypatch):
+    """The window is checked again on the real clock just before the commit."""
+    join(1, DAY)
+    with time_machine.travel(local(NEXT, "07:59:59"), tick=False) as traveller:
+        from clock_app.services import checkin
+
+        real_touch = checkin.Player.objects.filter
+
+        def stall(*args, **kwargs):
+            traveller.move_to(local(NEXT, "08:00:01"))
+            return real_touch(*args, **kwargs)
+
+        monkeypatch.setattr(checkin.Player.objects, "filter", stall)
+        with pytest.raises(OutsideWindow):
+            clock_in(uid=1)
+    assert Participation.objects.get(uid=1).clock_status == ClockStatus.JOINED

@@ -186,3 +186,14 @@ def test_every_paid_order_has_one_stake_row_and_the_pool_adds_up():
         == 1000
     )
     assert the_round.user_num == 10
+
+
+def test_orders_either_side_of_midnight_cannot_both_join_before_0805():
+    """The entry rule is checked again at payment: round D's order paid after D+1's order was made."""
+    first = order_for(1, local(DAY, "23:59:00"))  # round D, not paid yet
+    second = order_for(1, local("2026-11-27", "00:01:00"))  # round D+1: allowed, user is not in D yet
+    assert pay(first, local("2026-11-27", "00:02:00"), "wx-d") == NotifyOutcome.JOINED
+    assert pay(second, local("2026-11-27", "00:03:00"), "wx-d1") == NotifyOutcome.REFUND
+    second.refresh_from_db()
+    assert second.refund_reason == RefundReason.EARLY
+    assert not Participation.objects.filter(uid=1, clock_day="2026-11-27").exists()

@@ -68,11 +68,12 @@ def test_waiting_order_is_returned_again_not_piled_up():
     assert ClockOrder.objects.filter(user_id=1).count() == 1
 
 
-def test_waiting_order_follows_a_new_channel_id():
+def test_waiting_order_keeps_the_buyer_it_was_made_for():
+    """A payment already made with the first id must still match when it is notified."""
     first = order_for(1, local(DAY, "09:00:00"))
     again = generate(1, local(DAY, "10:00:00"), openId="open-1-new")
     assert again.pk == first.pk
-    assert ClockOrder.objects.get(pk=first.pk).buyer_id == "open-1-new"
+    assert ClockOrder.objects.get(pk=first.pk).buyer_id == "open-1"
 
 
 def test_already_paid_for_this_round_is_refused():

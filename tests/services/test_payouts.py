@@ -248,3 +248,61 @@ def test_days_after_the_round():
     # On the 28th, yesterday's round is the 27th: the 26th's packets are the push job's.
     with pytest.raises(NotParticipant):
         open_red(1, Channel(), "09:00:00", day=(DAY + timedelta(days=2)).isoformat())
+
+
+def test_a_confirmed_success_is_recorded_even_after_a_retry_took_over():
+    """Attempt 1 is slow; past PAYOUT_RETRY_AFTER the push retries (attempt 2) and the channel answers it
+    "duplicate" (a FAIL). Attempt 1's SUCCESS then arrives: the payout was made, so it is recorded once."""
+    play_round(DAY, 10, 7)
+    part = Participation.objects.get(uid=1)
+
+    def slow_success(transfer):
+        with time_machine.travel(local(NEXT, "08:20:00"), tick=False):
+            retry = Channel({"return_code": "SUCCESS", "result_code": "FAIL", "err_code": "DUPLICATE"})
+            round_push(DAY, handler=lambda t: retry(t) if t.order_no == transfer.order_no else always_succeed(t))
+        assert Participation.objects.get(pk=part.pk).red_status == RedStatus.FAILED
+        return {"return_code": "SUCCESS", "result_code": "SUCCESS"}
+
+    money = open_red(1, slow_success)
+    part.refresh_from_db()
+    assert part.red_status == RedStatus.PAID and money == part.clock_money
+    assert LedgerEntry.objects.filter(money_type=MoneyType.RED_PACKET, reference=part.payout_no).count() == 1
+    assert PayoutError.objects.get(order_no=part.payout_no).status == ErrorStatus.REPAIRED
+
+
+def test_a_handler_that_is_not_callable_is_refused_before_anything_is_claimed():
+    play_round(DAY, 3, 2)
+    with time_machine.travel(local(NEXT, "08:06:00"), tick=False):
+        result = CashClock().user_open_red(1, handler="not a function")
+    assert (result["status"], result["code"]) == (0, "handler_invalid")
+    assert Participation.objects.get(uid=1).red_status == RedStatus.UNPAID
+
+
+def test_a_packet_cannot_be_paid_before_its_round_is_settled():
+    from clock_app.services.payouts import packet_pay
+
+    play_round(DAY, 3, 2)
+    part = Participation.objects.get(uid=1)
+    with time_machine.travel(local(NEXT, "07:00:00"), tick=False):
+        assert packet_pay(part.pk, handler=Channel()) == Outcome.NOT_CLAIMED
+    assert Participation.objects.get(pk=part.pk).red_status == RedStatus.UNPAID
+
+
+def test_one_broken_row_does_not_stop_the_push(monkeypatch):
+    from django.db import DatabaseError
+
+    from clock_app.services import payouts
+
+    play_round(DAY, 5, 4)
+    broken = Participation.objects.filter(clock_status=2).order_by("pk").first().pk
+    real = payouts.packet_pay
+
+    def flaky(pk, **kwargs):
+        if pk == broken:
+            raise DatabaseError("disk full")
+        return real(pk, **kwargs)
+
+    monkeypatch.setattr(payouts, "packet_pay", flaky)
+    report = push(Channel())
+    assert report.outcomes == {Outcome.PAID: 3, "error": 1}
+    assert report.unpaid == 1 and not report.complete

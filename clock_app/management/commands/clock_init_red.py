@@ -42,7 +42,8 @@ class Command(BaseCommand):
         self.stdout.write(
             self.style.SUCCESS(
                 f"round {round_day} settled: {t.winners}/{t.payers} clocked in; forfeited ¥{yuan(t.forfeited)}, "
-                f"fee ¥{yuan(t.service_fee)}, rollover in ¥{yuan(t.rollover_in)}, packets ¥{yuan(t.bonus)}, "
+                f"fee ¥{yuan(t.service_fee)}, rollover in ¥{yuan(t.rollover_in)}, bonus ¥{yuan(t.bonus)} "
+                f"(packets ¥{yuan(t.packets)}), "
                 f"rollover out ¥{yuan(t.rollover_out)}; statement {result.statement_hash}"
             )
         )

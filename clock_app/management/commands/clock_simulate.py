@@ -43,7 +43,7 @@ class Command(BaseCommand):
             "winners",
             "pool",
             "fee",
-            "packets",
+            "bonus",
             "biggest",
             "roll in",
             "roll out",

@@ -29,7 +29,12 @@ class Command(BaseCommand):
             raise CommandError(f"round {round_day}: no such round")
         if not the_round.is_settled:
             # Before settlement only the rules and the commitment are public.
-            self.stdout.write(json.dumps(statement_dict(round_day), ensure_ascii=False, sort_keys=True))
+            text = json.dumps(statement_dict(round_day), ensure_ascii=False, sort_keys=True) + "\n"
+            if output:
+                with open(output, "w", encoding="utf-8") as target:
+                    target.write(text)
+            else:
+                self.stdout.write(text, ending="")
             self.stderr.write(f"round {round_day} is not settled yet: its seed stays secret until then")
             return
         if format == "json":

@@ -30,14 +30,15 @@ class Command(BaseCommand):
             else:
                 with open(file, encoding="ascii") as source:
                     result = verify(source)
-        except (OSError, ValueError, KeyError) as exc:
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise CommandError(f"cannot read the statement {file}: {exc}") from None
         if expect_hash and result.statement_hash != expect_hash:
             result.problems.append(f"the file hashes to {result.statement_hash}, not the published {expect_hash}")
         t = result.totals
+        packets = t.get("bonus", 0) - t.get("rollover_out", 0)
         self.stdout.write(
             f"round {result.clock_day}: stakes {t.get('stakes')} + rollover_in {t.get('rollover_in')} = winners' "
-            f"stakes {t.get('winner_stakes')} + packets {t.get('bonus')} + fee {t.get('service_fee')} + "
+            f"stakes {t.get('winner_stakes')} + packets {packets} + fee {t.get('service_fee')} + "
             f"rollover_out {t.get('rollover_out')}; statement_hash {result.statement_hash}"
         )
         if result.problems:
