@@ -2,6 +2,7 @@ from datetime import date, timedelta
 
 import pytest
 import time_machine
+from django.utils import timezone
 
 from clock_app.exceptions import AlreadyClockedIn, NotParticipant, OutsideWindow
 from clock_app.models import ClockStatus, Participation, Player, Round
@@ -116,18 +117,25 @@ def test_a_check_in_never_lands_in_a_settled_round():
 
 
 def test_a_stalled_check_in_is_rolled_back_at_the_end_of_the_window(monkeypatch):
-    """The window is checked again on the real clock just before the commit."""
+    """The window is checked again on the real clock just before the commit: a request that passed the first
+    check at 07:59:59 and then stalled past 08:00 writes nothing."""
+    from clock_app.services import checkin
+
     join(1, DAY)
+    real_check = checkin.calendar.window_is_open
+    checks = []
     with time_machine.travel(local(NEXT, "07:59:59"), tick=False) as traveller:
-        from clock_app.services import checkin
 
-        real_touch = checkin.Player.objects.filter
+        def stall_before_the_second_check(*args):
+            checks.append(args)
+            if len(checks) == 2:  # the re-check, after both UPDATEs ran: the clock read there is now late
+                traveller.move_to(local(NEXT, "08:00:01"))
+                return real_check(*args[:2], timezone.now())
+            return real_check(*args)
 
-        def stall(*args, **kwargs):
-            traveller.move_to(local(NEXT, "08:00:01"))
-            return real_touch(*args, **kwargs)
-
-        monkeypatch.setattr(checkin.Player.objects, "filter", stall)
+        monkeypatch.setattr(checkin.calendar, "window_is_open", stall_before_the_second_check)
         with pytest.raises(OutsideWindow):
             clock_in(uid=1)
+    assert len(checks) == 2
     assert Participation.objects.get(uid=1).clock_status == ClockStatus.JOINED
+    assert Player.objects.get(uid=1).clock_day_num == 0
