@@ -258,12 +258,13 @@ def check_settled(url: str, day: date, winners: int) -> str:
         problems.append("round not settled")
     if success != winners:
         problems.append(f"success_user_num {success} != {winners}")
-    if packets != bonus:
-        problems.append(f"packets sum to {packets}, bonus_money is {bonus}")
+    if packets != bonus - rollover_out:
+        problems.append(f"packets sum to {packets}, bonus_money - rollover_out is {bonus - rollover_out}")
     if problems:
         sys.exit("settlement check failed: " + "; ".join(problems))
     return (
-        f"checked: settled, {success:,} winners, {paid:,} packets > 0 summing to bonus {bonus:,} fen, "
+        f"checked: settled, {success:,} winners, {paid:,} packets > 0 summing to bonus - rollover_out "
+        f"{bonus - rollover_out:,} fen, "
         f"fee {fee:,}, rollover_out {rollover_out:,}, statement {statement_hash[:12]}…"
     )
 
