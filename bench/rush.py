@@ -55,6 +55,8 @@ from datetime import date, datetime, timedelta
 from datetime import time as clock_time
 from pathlib import Path
 
+from pgutil import dbname, ensure_database, raw_connect  # bench/ is on sys.path
+
 ROOT = Path(__file__).resolve().parent.parent
 OUT_DIR = ROOT / "bench" / "out"
 OUT = OUT_DIR / "rush.json"
@@ -176,40 +178,6 @@ def uid_stride(n: int) -> int:
 
 
 # --------------------------------------------------------------------------------------------- database
-
-
-def conninfo(url: str, **overrides: str) -> str:
-    from psycopg.conninfo import conninfo_to_dict, make_conninfo
-
-    params = conninfo_to_dict(url)
-    params.update(overrides)
-    return make_conninfo(**params)
-
-
-def dbname(url: str) -> str:
-    from psycopg.conninfo import conninfo_to_dict
-
-    return str(conninfo_to_dict(url).get("dbname") or "")
-
-
-def ensure_database(url: str) -> None:
-    """Create the bench database if missing (refusing the maintenance and any test database)."""
-    import psycopg
-    from psycopg import sql
-
-    name = dbname(url)
-    if not name or name in ("postgres", "template0", "template1") or name.startswith("test"):
-        sys.exit(f"refusing to benchmark in database {name!r}: give the bench its own (e.g. clock_rush)")
-    with psycopg.connect(conninfo(url, dbname="postgres"), autocommit=True) as conn:
-        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone() is None:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-            print(f"created database {name}")
-
-
-def raw_connect(url: str, autocommit: bool = True):
-    import psycopg
-
-    return psycopg.connect(conninfo(url), autocommit=autocommit)
 
 
 def redis_flush(url: str) -> None:
