@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.core.checks import CheckMessage, Error, register
+from django.core.checks import CheckMessage, Error, Tags, Warning, register
 
 from .conf import parse
+
+SANDBOX = "clock_app.channels.sandbox.SandboxChannel"
 
 
 @register()
@@ -17,3 +19,20 @@ def check_clock_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMe
         Error(p.message, hint="See the Configuration section of clock_app's README.", id=f"clock_app.{p.id}")
         for p in problems
     ]
+
+
+@register(Tags.security, deploy=True)
+def check_no_sandbox_in_production(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """``manage.py check --deploy``: the sandbox channel moves no money and lets clients deliver their own
+    signed payment callbacks — fine for a demo, never for production."""
+    parsed, _ = parse(getattr(settings, "CLOCK", None))
+    if parsed is not None and parsed.payment_channel["BACKEND"] == SANDBOX:
+        return [
+            Warning(
+                "CLOCK['PAYMENT_CHANNEL'] is the sandbox channel: it pays nobody and hands clients signed "
+                "payment callbacks.",
+                hint="Configure a real channel adapter (see 'Payment channels' in clock_app's README).",
+                id="clock_app.W001",
+            )
+        ]
+    return []

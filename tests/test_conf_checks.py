@@ -96,3 +96,12 @@ def test_valid_payout_handler_is_imported():
 
 def dummy_handler(transfer):
     return {"result_code": "SUCCESS"}
+
+
+def test_deploy_check_warns_about_the_sandbox_channel():
+    from clock_app.checks import check_no_sandbox_in_production
+
+    assert [w.id for w in check_no_sandbox_in_production()] == ["clock_app.W001"]
+    real = {"PAYMENT_CHANNEL": {"BACKEND": "clock_app.channels.base.PaymentChannel", "OPTIONS": {}}}
+    with override_settings(CLOCK=real):
+        assert check_no_sandbox_in_production() == []
