@@ -55,7 +55,7 @@ from datetime import date, datetime, timedelta
 from datetime import time as clock_time
 from pathlib import Path
 
-from pgutil import dbname, ensure_database, raw_connect  # bench/ is on sys.path
+from benchlib import code_revision, dbname, ensure_database, raw_connect  # bench/ is on sys.path
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT_DIR = ROOT / "bench" / "out"
@@ -749,15 +749,6 @@ def py_spy_summary(path: Path, anchor: str, top: int = 10) -> dict:
 
 
 # --------------------------------------------------------------------------------------------- reporting
-
-
-def code_revision() -> str:
-    def git(*command: str) -> str:
-        done = subprocess.run(["git", *command], cwd=ROOT, capture_output=True, text=True, check=False)
-        return done.stdout.strip() if done.returncode == 0 else ""
-
-    head = git("rev-parse", "--short", "HEAD") or "unknown"
-    return head + ("+dirty" if git("status", "--porcelain", "--", "clock_app") else "")
 
 
 def ratio(a: float, b: float) -> float:

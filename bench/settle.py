@@ -41,7 +41,7 @@ from datetime import date, datetime, timedelta
 from datetime import time as clock_time
 from pathlib import Path
 
-from pgutil import dbname, ensure_database, raw_connect  # bench/ is on sys.path
+from benchlib import code_revision, dbname, ensure_database, raw_connect  # bench/ is on sys.path
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out" / "settle.json"
@@ -268,7 +268,6 @@ def reset_peak() -> bool:
 def child(args: argparse.Namespace) -> None:
     """One measured step in this (fresh) process; prints one RESULT_MARK line of JSON."""
     setup_django(args.database_url)
-    from decimal import ROUND_FLOOR, Decimal
 
     from django.db import connection, transaction
     from django.db.models import Count, Sum
@@ -279,6 +278,7 @@ def child(args: argparse.Namespace) -> None:
     from clock_app.rules import RoundRules
     from clock_app.services.settlement import round_settle
     from clock_app.split import split_bonus
+    from clock_app.statement import fee_and_bonus
     from clock_app.winners import Winners
 
     day = args.day
@@ -310,9 +310,10 @@ def child(args: argparse.Namespace) -> None:
             n=Count("id"), stakes=Sum("order_money")
         )
         winners = books["n"]
-        # The pot as statement.settle_numbers computes it (no rollover in the bench round).
-        forfeited = the_round.clock_money - (books["stakes"] or 0)
-        pot = forfeited - int((Decimal(forfeited) * rules.service_ratio).to_integral_value(rounding=ROUND_FLOOR))
+        # The bonus as settlement computes it (no rollover in the bench round).
+        _, pot = fee_and_bonus(
+            forfeited=the_round.clock_money - (books["stakes"] or 0), rollover_in=0, service_ratio=rules.service_ratio
+        )
         extra.update(bonus=pot, winners=winners)
 
         def call() -> None:
@@ -401,17 +402,6 @@ def summarise(runs: list[dict]) -> dict:
         "ru_maxrss_mb": max(r["ru_maxrss_mb"] for r in runs),
         "peak_source": runs[0]["peak_source"],
     }
-
-
-def code_revision() -> str:
-    """The measured code: HEAD, plus "+dirty" when clock_app/ has uncommitted changes."""
-
-    def git(*command: str) -> str:
-        done = subprocess.run(["git", *command], cwd=ROOT, capture_output=True, text=True, check=False)
-        return done.stdout.strip() if done.returncode == 0 else ""
-
-    head = git("rev-parse", "--short", "HEAD") or "unknown"
-    return head + ("+dirty" if git("status", "--porcelain", "--", "clock_app") else "")
 
 
 def report(args: argparse.Namespace, results: dict[str, list[dict]], checked: str) -> None:

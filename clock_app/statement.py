@@ -13,7 +13,6 @@ The numbers (:func:`settle_numbers`)::
 
     forfeited    = stakes - winner_stakes
     service_fee  = floor(forfeited * service_ratio)
-    pot          = forfeited - service_fee + rollover_in
     bonus        = forfeited - service_fee + rollover_in          (DESIGN §2)
     packets      = split_bonus(bonus, winners, lucky_num, lucky_proportion, max_packet, SeededRandom(seed))
     rollover_out = what the split could not place (only when every packet is at the cap), so
@@ -67,6 +66,13 @@ class Totals:
         )
 
 
+def fee_and_bonus(*, forfeited: int, rollover_in: int, service_ratio: Decimal) -> tuple[int, int]:
+    """``service_fee = floor(forfeited * service_ratio)`` (exact decimal) and
+    ``bonus = forfeited - service_fee + rollover_in`` (DESIGN §2), before any no-winner policy."""
+    service_fee = int((Decimal(forfeited) * service_ratio).to_integral_value(rounding=ROUND_FLOOR))
+    return service_fee, forfeited - service_fee + rollover_in
+
+
 def settle_numbers(
     *, payers: int, stakes: int, winner_stakes: int, winners: int, rollover_in: int, rules: RoundRules, seed: str
 ) -> tuple[Totals, list[int]]:
@@ -74,8 +80,9 @@ def settle_numbers(
     forfeited = stakes - winner_stakes
     if forfeited < 0:
         raise ValueError(f"winners' stakes ({winner_stakes}) exceed the pool ({stakes})")
-    service_fee = int((Decimal(forfeited) * rules.service_ratio).to_integral_value(rounding=ROUND_FLOOR))
-    bonus = forfeited - service_fee + rollover_in
+    service_fee, bonus = fee_and_bonus(
+        forfeited=forfeited, rollover_in=rollover_in, service_ratio=rules.service_ratio
+    )
     if winners == 0:
         packets: list[int] = []
         if rules.no_winner_policy == "operator":

@@ -47,7 +47,7 @@ def test_round_page_shows_the_commitment_then_the_revealed_seed(client):
     assert client.get(reverse("round_page", args=["2020-01-01"])).status_code == 404
 
 
-def test_static_assets_are_served_in_debug(client, settings):
+def test_the_pages_assets_are_found_by_staticfiles():
     from django.contrib.staticfiles import finders
 
     assert finders.find("challenge.js") and finders.find("challenge.css")

@@ -162,10 +162,19 @@ def test_bad_inputs_raise(kwargs):
 
 
 def test_seeded_random_is_the_documented_construction():
+    """Four big-endian 64-bit words per SHA-256 block, in order; a word at or above the rejection limit is
+    skipped. (The README's worked example pins a concrete draw too.)"""
     import hashlib
 
     seed = "0" * 64
-    digest = hashlib.sha256(f"{seed}:0".encode()).digest()
-    first_word = int.from_bytes(digest[:8], "big")
-    assert SeededRandom(seed).below(2**64) == first_word
-    assert SeededRandom(seed).below(10) == first_word % 10 or first_word >= 2**64 - 2**64 % 10
+    words = []
+    for block in range(2):
+        digest = hashlib.sha256(f"{seed}:{block}".encode()).digest()
+        words += [int.from_bytes(digest[i : i + 8], "big") for i in (0, 8, 16, 24)]
+    rng = SeededRandom(seed)
+    assert [rng.below(2**64) for _ in range(8)] == words  # n = 2**64: nothing is ever rejected
+    n = 3 * 2**62  # limit = 2**64 - 2**64 % n = n: every word >= n is rejected
+    expected = [w % n for w in words if w < n]
+    rng = SeededRandom(seed)
+    assert [rng.below(n) for _ in range(len(expected))] == expected
+    assert len(expected) < len(words)  # the rejection really happened in this stream

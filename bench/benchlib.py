@@ -1,8 +1,13 @@
-"""PostgreSQL helpers shared by the benchmarks: each bench works in a database of its own."""
+"""Helpers shared by the benchmarks: each bench works in a PostgreSQL database of its own and records the
+code it measured."""
 
 from __future__ import annotations
 
+import subprocess
 import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def conninfo(url: str, **overrides: str) -> str:
@@ -37,3 +42,14 @@ def raw_connect(url: str, autocommit: bool = True):
     import psycopg
 
     return psycopg.connect(conninfo(url), autocommit=autocommit)
+
+
+def code_revision() -> str:
+    """The measured code: HEAD, plus "+dirty" when clock_app/ has uncommitted changes."""
+
+    def git(*command: str) -> str:
+        done = subprocess.run(["git", *command], cwd=ROOT, capture_output=True, text=True, check=False)
+        return done.stdout.strip() if done.returncode == 0 else ""
+
+    head = git("rev-parse", "--short", "HEAD") or "unknown"
+    return head + ("+dirty" if git("status", "--porcelain", "--", "clock_app") else "")
