@@ -330,7 +330,7 @@ def child(args: argparse.Namespace) -> None:
     else:  # load
 
         def call() -> None:
-            extra["loaded"] = len(Winners.load(day, the_round.split_seed))
+            extra["loaded"] = len(Winners.load(the_round))
 
     connection.ensure_connection()
     if args.profile:

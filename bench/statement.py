@@ -73,8 +73,9 @@ def child(args: argparse.Namespace) -> None:
 
         with transaction.atomic(), connection.cursor() as cursor, cursor.connection.cursor(name="rows") as rows:
             rows.itersize = 20_000
-            rows.execute("SELECT uid, order_money, red_money FROM pay_clock_day WHERE clock_day = %s "
-                         "AND clock_status = 2", [DAY])
+            rows.execute(
+                "SELECT uid, order_money, red_money FROM pay_clock_day WHERE clock_day = %s AND clock_status = 2", [DAY]
+            )
             for _ in rows:
                 lines += 1
     seconds = time.perf_counter() - started
@@ -85,14 +86,18 @@ def child(args: argparse.Namespace) -> None:
 def run_child(args: argparse.Namespace, step: str) -> dict:
     output = subprocess.run(
         [sys.executable, __file__, "--child", step, "--database-url", args.database_url],
-        check=True, capture_output=True, text=True, cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
     ).stdout
-    return json.loads(next(line for line in output.splitlines() if line.startswith(MARK))[len(MARK):])
+    return json.loads(next(line for line in output.splitlines() if line.startswith(MARK))[len(MARK) :])
 
 
 def build_and_settle(args: argparse.Namespace, winners: int) -> None:
-    build = argparse.Namespace(day=DAY, winners=winners, losers=winners // 10, seed=settle_bench.DEFAULT_SEED,
-                               database_url=args.database_url)
+    build = argparse.Namespace(
+        day=DAY, winners=winners, losers=winners // 10, seed=settle_bench.DEFAULT_SEED, database_url=args.database_url
+    )
     settle_bench.build_round(build)
     from clock_app import calendar
     from clock_app.services.settlement import round_settle
@@ -119,11 +124,15 @@ def main() -> None:
         row["ratio"] = row["export_s"] / row["baseline_s"]
         results.append(row)
     print(f"\nstatement export, median of {args.repeat} run(s), {os.cpu_count()} cores")
-    print(f"{'winners':>10} {'export s':>9} {'baseline s':>11} {'ratio':>6} {'export peak Δ MB':>17} "
-          f"{'baseline peak Δ MB':>19}")
+    print(
+        f"{'winners':>10} {'export s':>9} {'baseline s':>11} {'ratio':>6} {'export peak Δ MB':>17} "
+        f"{'baseline peak Δ MB':>19}"
+    )
     for row in results:
-        print(f"{row['winners']:>10,} {row['export_s']:>9.2f} {row['baseline_s']:>11.2f} {row['ratio']:>6.1f} "
-              f"{row['export_peak_delta_mb']:>17.1f} {row['baseline_peak_delta_mb']:>19.1f}")
+        print(
+            f"{row['winners']:>10,} {row['export_s']:>9.2f} {row['baseline_s']:>11.2f} {row['ratio']:>6.1f} "
+            f"{row['export_peak_delta_mb']:>17.1f} {row['baseline_peak_delta_mb']:>19.1f}"
+        )
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps({"cpu_count": os.cpu_count(), "results": results}, indent=2))
     print(f"wrote {OUT}")

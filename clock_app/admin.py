@@ -8,12 +8,16 @@ from collections.abc import Callable
 from typing import Any
 
 from django.contrib import admin, messages
+from django.db.models.constants import LOOKUP_SEP
 from django.utils.timezone import now
 
 from .exceptions import NoPayoutHandler
 from .models import ClockOrder, ErrorStatus, LedgerEntry, LuckySetting, Participation, PayoutError, Player, Round
 from .money import yuan
+from .services.orders import order_release_for_refund
 from .services.payouts import Outcome, packet_pay, refund_pay, resolve_handler
+
+SECRET_FIELDS = {"split_seed"}  # an unsettled round's seed decides its allocation: never in any admin URL
 
 
 def money(field: str, label: str) -> Callable[[Any], str]:
@@ -128,6 +132,18 @@ class RoundAdmin(ReadOnlyAdmin):
     def revealed_seed(self, obj: Round) -> str:
         return obj.split_seed if obj.is_settled else "— hidden until settlement —"
 
+    def lookup_allowed(self, lookup: str, value: str, request=None) -> bool:
+        """Django's admin filters a change list by any field named in the query string
+        (``?split_seed__startswith=a``): the result counts would leak an unsettled round's seed one hex digit
+        at a time. No lookup may touch the seed (the admin answers 400)."""
+        if SECRET_FIELDS & set(lookup.split(LOOKUP_SEP)):
+            return False
+        return super().lookup_allowed(lookup, value, request)
+
+    def get_queryset(self, request):
+        # The secret never leaves the database for a list or a form that does not show it.
+        return super().get_queryset(request).defer("split_seed")
+
 
 @admin.register(Participation)
 class ParticipationAdmin(ReadOnlyAdmin):
@@ -166,6 +182,18 @@ class ClockOrderAdmin(ReadOnlyAdmin):
     list_filter = ("clock_day", "order_status", "refund_status", "refund_reason")
     search_fields = ("order_no", "transaction_id", "=user_id", "buyer_id")
     date_hierarchy = "clock_day"
+    actions = ("refund_held_payments",)
+
+    @admin.action(description="Refund held payments to their payers (review → refunding)", permissions=["change"])
+    def refund_held_payments(self, request, queryset) -> None:
+        """A payment held for review (say, for an order number the app never issued) goes back to whoever
+        paid it, through the channel's refund of that transaction, on the next push run."""
+        released = sum(order_release_for_refund(pk) for pk in queryset.values_list("pk", flat=True))
+        self.message_user(request, f"{released} held payment(s) will be refunded by the next push run.")
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        # Read-only rows, but the refund action needs the change permission of someone who may decide.
+        return obj is None and request.user.has_perm("clock_app.change_clockorder")
 
 
 @admin.register(Player)

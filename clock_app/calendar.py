@@ -74,8 +74,13 @@ def red_open_at(day: date, rules: RoundTimes) -> datetime:
 
 
 def entries_close_at(day: date) -> datetime:
-    """Round ``day`` takes payments until local midnight."""
+    """Round ``day`` takes payments until local midnight: a payment made from then on is late."""
     return at(day + ONE_DAY, time(0))
+
+
+def payment_deadline(day: date) -> datetime:
+    """The last second a payment joins round ``day`` (23:59:59 local), as channels are told (``time_expire``)."""
+    return entries_close_at(day) - timedelta(seconds=1)
 
 
 def seconds_until(moment: datetime, now: datetime | None = None) -> int:

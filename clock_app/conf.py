@@ -45,6 +45,10 @@ DEFAULTS: dict[str, Any] = {
     "PAYMENT_CHANNEL": {"BACKEND": "clock_app.channels.sandbox.SandboxChannel", "OPTIONS": {}},
     # Who is asking: ``resolver(request) -> uid | None``. Never the request body or query string.
     "USER_RESOLVER": "clock_app.views.request_user_id",
+    # The payer's channel identity and profile: ``resolver(request) -> {"openId", "mobile", "nickname"} | None``.
+    # The openid decides whom the channel pays back, so it never comes from the request body.
+    "PROFILE_RESOLVER": None,
+    "PAYOUT_TIMEOUT": 10,  # seconds a payout handler (a channel call) may take before its outcome is unknown
 }
 
 NO_WINNER_POLICIES = ("rollover", "operator")
@@ -71,6 +75,8 @@ class ClockSettings:
     cache_alias: str
     payment_channel: Mapping[str, Any]
     user_resolver: str
+    profile_resolver: str | None
+    payout_timeout: float
 
     def import_payout_handler(self) -> Callable[..., Mapping[str, Any]] | None:
         return import_string(self.payout_handler) if self.payout_handler else None
@@ -154,6 +160,12 @@ def _channel(value: Any) -> Mapping[str, Any]:
     return {"BACKEND": value["BACKEND"], "OPTIONS": dict(value.get("OPTIONS", {}))}
 
 
+def _timeout(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 300:
+        raise ValueError(f"must be a number of seconds between 0 and 300, got {value!r}")
+    return float(value)
+
+
 def _policy(value: Any) -> str:
     if value not in NO_WINNER_POLICIES:
         raise ValueError(f"must be one of {', '.join(NO_WINNER_POLICIES)}, got {value!r}")
@@ -185,6 +197,8 @@ _PARSERS: dict[str, tuple[str, Callable[[Any], Any]]] = {
     "CACHE_ALIAS": ("E014", _text),
     "PAYMENT_CHANNEL": ("E015", _channel),
     "USER_RESOLVER": ("E016", lambda v: _dotted_path(v, optional=False)),
+    "PROFILE_RESOLVER": ("E017", lambda v: _dotted_path(v, optional=True)),
+    "PAYOUT_TIMEOUT": ("E018", _timeout),
 }
 
 

@@ -1,7 +1,9 @@
-"""``Pseudonym``: a winner's public pseudonym computed by the database, so statements can be streamed in
-pseudonym order straight from an ``ORDER BY`` (flat memory for any number of winners).
+"""Database expressions for statements, so they stream in pseudonym order straight from an ``ORDER BY`` (flat
+memory for any number of winners).
 
-It is ``sha256(f"{seed}:{clock_day}:{uid}")`` as lowercase hex — exactly :func:`clock_app.randomness.pseudonym`.
+``InByteOrder(column)`` sorts a text column by its bytes, as Python sorts ``str`` (PostgreSQL's collation
+might not). ``Pseudonym`` is a format-1 winner's pseudonym computed by the database,
+``sha256(f"{seed}:{clock_day}:{uid}")`` as lowercase hex — exactly :func:`clock_app.randomness.pseudonym_v1`.
 PostgreSQL computes it with its built-in ``sha256()`` (11+), MySQL with ``SHA2``; on SQLite the app registers
 a ``clock_sha256`` SQL function on each new connection (see ``apps.py``).
 """
@@ -13,6 +15,19 @@ from datetime import date
 
 from django.db import NotSupportedError
 from django.db.models import CharField, F, Func, Value
+
+
+class InByteOrder(Func):
+    output_field = CharField()
+
+    def __init__(self, column: str) -> None:
+        super().__init__(F(column))
+
+    def as_sql(self, compiler, connection, **extra_context):
+        sql, params = compiler.compile(self.source_expressions[0])
+        if connection.vendor == "postgresql":
+            return f'({sql}) COLLATE "C"', params
+        return sql, params  # SQLite compares text with BINARY by default; MySQL's *_bin would need a COLLATE
 
 
 class Pseudonym(Func):

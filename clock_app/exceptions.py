@@ -42,31 +42,23 @@ class EntryNotOpen(ClockError):
     message = "八点五分以后才可以参与活动哦"
 
 
+class ProfileUnavailable(ClockError):
+    """The HTTP prepay needs the payer's channel identity from ``CLOCK["PROFILE_RESOLVER"]``."""
+
+    code = "profile_unavailable"
+    message = "无法获取您的支付身份信息，请先授权后参与"
+
+
+class EntryClosed(ClockError):
+    """Round D takes stakes until 23:59:59 on D; an order of a closed round is not sent to the channel."""
+
+    code = "entry_closed"
+    message = "本轮报名已截止，请参与新一轮活动"
+
+
 class AlreadyJoined(ClockError):
     code = "already_joined"
     message = "您今天已经参与过了，不要重复支付哦"
-
-
-class OrderNotFound(ClockError):
-    code = "order_not_found"
-    message = "订单号不存在"
-
-
-class AmountMismatch(ClockError):
-    code = "amount_mismatch"
-    message = "支付回调中，支付金额不一致"
-
-
-class BuyerMismatch(ClockError):
-    code = "buyer_mismatch"
-    message = "支付回调中，支付用户不一致"
-
-
-class TransactionConflict(ClockError):
-    """The channel's transaction id is already recorded against a different order."""
-
-    code = "transaction_conflict"
-    message = "支付回调中，渠道订单号已用于其他订单"
 
 
 class OrderNumberExhausted(ClockError):

@@ -18,9 +18,13 @@ from typing import Any
 from django.db.models import Count, Sum
 
 from . import statement
+from .cache import cached, key
 from .models import ClockStatus, Participation, Round
 from .rules import RoundRules
 from .winners import CHUNK, winners_in_order
+
+STATEMENT_PAGE = 100  # packets per page of the JSON statement (the .jsonl file has them all)
+MAX_STATEMENT_PAGE = 1000
 
 
 def stored_totals(the_round: Round, winners: int, winner_stakes: int) -> statement.Totals:
@@ -49,14 +53,13 @@ def statement_header(the_round: Round) -> dict[str, Any]:
         seed=the_round.split_seed,
         committed=the_round.seed_committed,
         totals=stored_totals(the_round, counted["n"], counted["stakes"] or 0),
+        version=the_round.statement_version,
     )
 
 
 def statement_lines(the_round: Round) -> Iterator[tuple[str, int, int]]:
     """The winners' ``(pseudonym, stake, packet)`` in pseudonym order, sorted by the database and streamed."""
-    rows = winners_in_order(the_round.clock_day, the_round.split_seed).values_list(
-        "pseudonym", "order_money", "red_money"
-    )
+    rows = winners_in_order(the_round).values_list("public_name", "order_money", "red_money")
     return rows.iterator(chunk_size=CHUNK)
 
 
@@ -68,7 +71,7 @@ def statement_chunks(the_round: Round) -> Iterator[bytes]:
 def statement_csv(the_round: Round) -> Iterator[str]:
     """The same statement for spreadsheets: ``# key: value`` header lines, then ``pseudonym,stake,packet``."""
     head = statement_header(the_round)
-    yield f"# clock_app statement of round {head['clock_day']} ({statement.FORMAT})\n"
+    yield f"# clock_app statement of round {head['clock_day']} ({head['format']})\n"
     for name in ("seed_hash", "seed", "committed"):
         yield f"# {name}: {head[name]}\n"
     for name, value in {**head["rules"], **head["totals"]}.items():
@@ -83,14 +86,16 @@ def statement_csv(the_round: Round) -> Iterator[str]:
         buffer.truncate()
 
 
-def statement_dict(day: date) -> dict[str, Any] | None:
-    """The statement as one dict (the facade/API). Before settlement: the rules and the commitment only."""
+def statement_dict(day: date, *, page: int = 0, limit: int = STATEMENT_PAGE) -> dict[str, Any] | None:
+    """The statement as one dict (the facade/API), its packets one page at a time: an anonymous request must
+    not make the server build a million-line answer (the whole file streams from the ``.jsonl`` endpoint and
+    ``clock_statement``). Before settlement: the rules and the commitment only."""
     the_round = Round.objects.filter(clock_day=day).first()
     if the_round is None:
         return None
     if not the_round.is_settled:
         return {
-            "format": statement.FORMAT,
+            "format": statement.FORMATS[the_round.statement_version],
             "clock_day": day.isoformat(),
             "settled": False,
             "rules": RoundRules.of(the_round).as_public(),
@@ -99,9 +104,20 @@ def statement_dict(day: date) -> dict[str, Any] | None:
             "totals": {"payers": the_round.user_num, "stakes": the_round.clock_money},
             "packets": [],
         }
-    return {
-        **statement_header(the_round),
-        "settled": True,
-        "statement_hash": the_round.statement_hash,
-        "packets": [statement.line(*row) for row in statement_lines(the_round)],
-    }
+
+    def build() -> dict[str, Any]:
+        head = statement_header(the_round)
+        start = page * limit
+        rows = winners_in_order(the_round).values_list("public_name", "order_money", "red_money")
+        return {
+            **head,
+            "settled": True,
+            "statement_hash": the_round.statement_hash,
+            "packets": [statement.line(*row) for row in rows[start : start + limit]],
+            "page": page,
+            "limit": limit,
+            "next_page": page + 1 if start + limit < head["totals"]["winners"] else None,
+        }
+
+    # A settled round's statement never changes: each page is built once an hour at most.
+    return cached(key("statement", day.isoformat(), the_round.statement_hash[:16], page, limit), 3600, build)

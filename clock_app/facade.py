@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 from . import calendar, selectors
 from .exceptions import ClockError, InvalidInput, RoundNotFound
-from .exports import statement_dict
+from .exports import MAX_STATEMENT_PAGE, STATEMENT_PAGE, statement_dict
 from .services.checkin import clock_in
 from .services.orders import Notification, order_generate, order_notify
 from .services.payouts import Handler, packet_open
@@ -136,14 +136,16 @@ class ClockCenter:
         return {"records": selectors.income_board(page, limit)}
 
     @enveloped
-    def round_statement(self, day: date | str) -> dict[str, Any]:
+    def round_statement(self, day: date | str, page: int = 0, limit: int = STATEMENT_PAGE) -> dict[str, Any]:
         """A round's public statement: rules and ``seed_hash`` from its first order; once settled, the
-        revealed seed, the totals and every packet under a per-round pseudonym."""
+        revealed seed, the totals and its packets under per-round pseudonyms, ``limit`` (≤ 1,000) per page
+        (``next_page`` is None on the last; the whole file: ``clock_statement`` or the ``.jsonl`` endpoint)."""
         try:
             round_day = calendar.parse_day(day)
         except ValueError:
             raise InvalidInput("day_invalid", "日期格式应为 YYYY-MM-DD") from None
-        found = statement_dict(round_day)
+        selectors.page_bounds(page, limit, max_limit=MAX_STATEMENT_PAGE)
+        found = statement_dict(round_day, page=page, limit=limit)
         if found is None:
             raise RoundNotFound()
         return {"statement": found}

@@ -78,6 +78,10 @@ class Round(Timestamped):
     seed_committed = models.BooleanField(
         default=True, help_text="False when the seed was drawn at settlement (round opened before commitments)."
     )
+    statement_version = models.PositiveSmallIntegerField(
+        default=2,
+        help_text="Statement format: 2 (pseudonyms fixed at payment) for new rounds; 1 for rounds opened before it.",
+    )
 
     # Settlement record.
     service_fee = models.PositiveBigIntegerField(default=0)
@@ -143,6 +147,9 @@ class Participation(Timestamped):
     pay_result = models.TextField(blank=True, default="")
     red_time = models.DateTimeField(null=True, blank=True)
     payout_no = models.CharField(max_length=64, unique=True, help_text="Payout idempotency key at the channel.")
+    pseudonym = models.CharField(
+        max_length=64, blank=True, default="", help_text="The line's name in the round's statement, fixed at payment."
+    )
     payout_attempts = models.PositiveIntegerField(default=0)
     payout_claimed_at = models.DateTimeField(null=True, blank=True)
 
@@ -185,13 +192,18 @@ class RefundStatus(models.IntegerChoices):
     NONE = 1, "None"
     REFUNDED = 2, "Refunded"
     REFUNDING = 3, "Refunding"
+    REVIEW = 4, "Held for an operator's review"
 
 
 class RefundReason(models.TextChoices):
-    LATE = "late", "Paid after the round's check-in window opened"
+    LATE = "late", "Paid after the round's entry closed (23:59:59 on its day)"
     DUPLICATE = "duplicate", "Second paid order of the user for the round"
     DOUBLE_CHARGE = "double_charge", "Second payment of an already paid order"
     EARLY = "early", "Paid before the user's previous round opened its red packets"
+    CONSECUTIVE = "consecutive", "The user is already in the next round, paid before this one's packets opened"
+    WRONG_AMOUNT = "wrong_amount", "Paid an amount other than the order's"
+    WRONG_BUYER = "wrong_buyer", "Paid by someone other than the order's buyer"
+    UNKNOWN_ORDER = "unknown_order", "Paid for an order number the app never issued"
 
 
 class ClockOrder(Timestamped):

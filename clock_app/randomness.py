@@ -6,10 +6,15 @@
   ``sha256(f"{seed_hex}:{i}".encode("ascii"))`` (i = 0, 1, 2 …); each block yields four 64-bit big-endian
   words, consumed in order. ``below(n)`` draws a word ``w`` and rejects it while ``w >= 2**64 - 2**64 % n``
   (so the result ``w % n`` is exactly uniform).
-* A winner's public pseudonym is ``sha256(f"{seed_hex}:{clock_day}:{uid}")`` as hex (``clock_day`` as
-  ``YYYY-MM-DD``): keyed by the secret seed, so nobody can map lines to users before the reveal or guess other
-  users' lines after it, while anyone who knows their own uid can find their line once the seed is revealed.
-  The database computes the same value (``dbfunctions.Pseudonym``) to stream statements in pseudonym order.
+* A participant's public pseudonym (statement format 2) is
+  ``sha256(f"{seed_hex}:{clock_day}:{order_no}:{transaction_id}")`` as hex, computed and stored when the
+  payment is recorded. Its inputs are not guessable — the order number carries ten random digits and the
+  transaction id is the channel's — so, unlike format 1's ``sha256(seed:day:uid)`` over small integer uids,
+  nobody can map statement lines back to users once the seed is revealed; a player finds their own line by
+  the pseudonym their pages show (and can recompute it from their order and the revealed seed). It is fixed
+  at payment, before anyone checks in, and the channel's transaction id is not the operator's to choose.
+* Format 1 (rounds opened before format 2): ``sha256(f"{seed_hex}:{clock_day}:{uid}")``, computed by the
+  database (``dbfunctions.Pseudonym``) to stream those statements in pseudonym order.
 """
 
 from __future__ import annotations
@@ -29,8 +34,14 @@ def seed_commitment(seed_hex: str) -> str:
     return hashlib.sha256(seed_hex.encode("ascii")).hexdigest()
 
 
-def pseudonym(seed_hex: str, clock_day: date, uid: int) -> str:
-    """``uid``'s 64-hex-character name in round ``clock_day``'s statement."""
+def pseudonym(seed_hex: str, clock_day: date, order_no: str, transaction_id: str) -> str:
+    """A participation's 64-hex-character name in round ``clock_day``'s statement (format 2)."""
+    text = f"{seed_hex}:{clock_day.isoformat()}:{order_no}:{transaction_id}"
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def pseudonym_v1(seed_hex: str, clock_day: date, uid: int) -> str:
+    """``uid``'s name in a format-1 statement (rounds opened before format 2)."""
     return hashlib.sha256(f"{seed_hex}:{clock_day.isoformat()}:{uid}".encode("ascii")).hexdigest()
 
 

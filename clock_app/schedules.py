@@ -1,4 +1,5 @@
-"""An opt-in Celery beat schedule in the game's time zone: settle at ``RED_OPEN`` every day, push the round
+"""An opt-in Celery beat schedule in the game's time zone: settle every round that is due (every five
+minutes: each round at its own frozen ``red_open``, whatever ``CLOCK["RED_OPEN"]`` says today), push the round
 of two days ago shortly after midnight, audit every round in the small hours.
 
 Opt in from your Celery app (see ``example_project/celery.py``)::
@@ -24,13 +25,12 @@ def _game_now() -> datetime:
 
 
 def beat_schedule(push_at: str = "00:30", audit_at: str = "04:00") -> dict[str, dict[str, Any]]:
-    red_open = clock_settings.red_open
     push_hour, push_minute = (int(x) for x in push_at.split(":"))
     audit_hour, audit_minute = (int(x) for x in audit_at.split(":"))
     return {
-        "clock_app.settle-yesterday": {
-            "task": "clock_app.settle_round",
-            "schedule": crontab(hour=red_open.hour, minute=red_open.minute, nowfun=_game_now),
+        "clock_app.settle-due": {
+            "task": "clock_app.settle_due",
+            "schedule": crontab(minute="*/5", nowfun=_game_now),
         },
         "clock_app.push-two-days-ago": {
             "task": "clock_app.push_round",

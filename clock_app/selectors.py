@@ -135,11 +135,12 @@ def player_information(player: Player) -> dict[str, int]:
     }
 
 
-def _page_bounds(page: Any, limit: Any) -> tuple[int, int]:
+def page_bounds(page: Any, limit: Any, *, max_limit: int = MAX_PAGE_SIZE) -> tuple[int, int]:
+    """``[start, stop)`` of a 0-based page; ``page_invalid``/``limit_invalid`` for anything else."""
     if isinstance(page, bool) or not isinstance(page, int) or page < 0:
         raise InvalidInput("page_invalid", "页码无效")
-    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE_SIZE:
-        raise InvalidInput("limit_invalid", f"每页条数应在 1 到 {MAX_PAGE_SIZE} 之间")
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= max_limit:
+        raise InvalidInput("limit_invalid", f"每页条数应在 1 到 {max_limit} 之间")
     if page * limit > MAX_OFFSET:
         raise InvalidInput("page_invalid", "页码过大")
     return page * limit, page * limit + limit
@@ -151,7 +152,7 @@ def local_text(moment: datetime | None, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
 
 def ledger_page(uid: int, page: int = 0, limit: int = 10) -> dict[str, Any]:
     """``uid``'s money movements, newest first (seed ``moneyFloatItems``)."""
-    start, stop = _page_bounds(page, limit)
+    start, stop = page_bounds(page, limit)
     entries = LedgerEntry.objects.filter(uid=uid)
     rows = entries.order_by("-id").values("clock_day", "money_type", "change_money", "create_time")[start:stop]
     return {
@@ -169,25 +170,37 @@ def ledger_page(uid: int, page: int = 0, limit: int = 10) -> dict[str, Any]:
     }
 
 
-def yesterday_status(uid: int, now: datetime | None = None) -> dict[str, int]:
+def yesterday_status(uid: int, now: datetime | None = None) -> dict[str, Any]:
+    """``uid``'s part in yesterday's round, with the pseudonym that names their line in its statement."""
     day = calendar.previous_round(calendar.today(now))
-    row = Participation.objects.filter(uid=uid, clock_day=day).values("clock_status", "red_status").first()
+    row = (
+        Participation.objects.filter(uid=uid, clock_day=day)
+        .values("clock_status", "red_status", "pseudonym", "order_no")
+        .first()
+    )
     return {
         "clock_status": int(row["clock_status"]) if row else int(ClockStatus.NONE),
         "red_status": int(row["red_status"]) if row else int(RedStatus.UNPAID),
+        "clock_day": day.isoformat(),
+        "pseudonym": row["pseudonym"] if row else "",
+        "order_no": row["order_no"] if row else "",
     }
 
 
 def mask_mobile(mobile: str) -> str:
-    """``13812341234`` → ``138****1234``: the middle digits never leave the server."""
-    if len(mobile) < 8:
-        return "****" if mobile else ""
-    return f"{mobile[:3]}****{mobile[-4:]}"
+    """``13812341234`` → ``138****1234``: at most the first 3 and the last 4 characters are shown, and always
+    at least 4 are hidden (a short number shows less: ``12345678`` → ``12****78``)."""
+    if not mobile:
+        return ""
+    shown = max(0, min(7, len(mobile) - 4))
+    head = min(3, (shown + 1) // 2)
+    tail = shown - head
+    return mobile[:head] + "*" * (len(mobile) - shown) + (mobile[-tail:] if tail else "")
 
 
 def income_board(page: int = 0, limit: int = 10) -> dict[str, Any]:
     """Players with a mobile number by income, highest first (seed ``recordClock``); cached 10 minutes."""
-    start, stop = _page_bounds(page, limit)
+    start, stop = page_bounds(page, limit)
 
     def load() -> dict[str, Any]:
         players = Player.objects.exclude(mobile="")

@@ -24,7 +24,7 @@ from datetime import date, datetime, time, timedelta
 from django.db.models import Max
 
 from . import calendar
-from .audit import audit
+from .audit import audit, audit_players
 from .channels.sandbox import SandboxChannel
 from .exceptions import ClockError
 from .models import ClockOrder, ClockStatus, OrderStatus, Participation, RedStatus, RefundStatus, Round
@@ -209,7 +209,7 @@ class Simulation:
                     unpaid=parts.filter(clock_status=ClockStatus.CLOCKED_IN).exclude(red_status=RedStatus.PAID).count(),
                 )
             )
-        reports = audit()
-        result.audit_ok = all(r.ok for r in reports)
-        result.audit_problems = [f"{r.clock_day}: {p}" for r in reports for p in r.problems]
+        reports, players = audit(), audit_players()
+        result.audit_ok = all(r.ok for r in reports) and players.ok
+        result.audit_problems = [f"{r.clock_day}: {p}" for r in reports for p in r.problems] + players.problems
         return result

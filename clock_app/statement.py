@@ -3,11 +3,14 @@
 Pure Python (no Django), shared by settlement (which computes the numbers and stores the statement's hash),
 by ``clock_audit`` and by ``clock_verify``.
 
-Format (``clock_app.statement/1``): UTF-8 JSON lines. The first line is the header — ``clock_day``, the
-frozen ``rules``, ``seed_hash``, ``seed``, ``committed`` and the ``totals`` — and each further line is one
-winner, ``{"packet": fen, "pseudonym": hex, "stake": fen}``, in ascending pseudonym order. Every line is
-canonical JSON (keys sorted, no spaces, ASCII) followed by ``\\n``; ``statement_hash`` is the SHA-256 of
-those bytes. A winner's pseudonym is ``sha256(f"{seed}:{clock_day}:{uid}")`` as hex (``randomness.pseudonym``).
+Format (``clock_app.statement/2``): UTF-8 JSON lines. The first line is the header — ``format``,
+``clock_day``, the frozen ``rules``, ``seed_hash``, ``seed``, ``committed`` and the ``totals`` — and each
+further line is one winner, ``{"packet": fen, "pseudonym": hex, "stake": fen}``, in ascending pseudonym order.
+Every line is canonical JSON (keys sorted, no spaces, ASCII) followed by ``\\n``; ``statement_hash`` is the
+SHA-256 of those bytes. A winner's pseudonym is fixed when their payment is recorded,
+``sha256(f"{seed}:{clock_day}:{order_no}:{transaction_id}")`` (``randomness.pseudonym``). Format 1 differs
+only in the pseudonym, ``sha256(f"{seed}:{clock_day}:{uid}")``, which could be reversed by trying small uids
+once the seed was revealed; its files still verify.
 
 The numbers (:func:`settle_numbers`)::
 
@@ -29,7 +32,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from decimal import ROUND_FLOOR, Decimal
 from typing import Any, TextIO
 
@@ -37,7 +40,8 @@ from .randomness import SeededRandom, seed_commitment
 from .rules import RoundRules
 from .split import split_bonus
 
-FORMAT = "clock_app.statement/1"
+FORMATS = {1: "clock_app.statement/1", 2: "clock_app.statement/2"}
+FORMAT = FORMATS[2]
 
 
 @dataclass(frozen=True)
@@ -80,9 +84,7 @@ def settle_numbers(
     forfeited = stakes - winner_stakes
     if forfeited < 0:
         raise ValueError(f"winners' stakes ({winner_stakes}) exceed the pool ({stakes})")
-    service_fee, bonus = fee_and_bonus(
-        forfeited=forfeited, rollover_in=rollover_in, service_ratio=rules.service_ratio
-    )
+    service_fee, bonus = fee_and_bonus(forfeited=forfeited, rollover_in=rollover_in, service_ratio=rules.service_ratio)
     if winners == 0:
         packets: list[int] = []
         if rules.no_winner_policy == "operator":
@@ -117,9 +119,11 @@ def canonical(obj: Any) -> bytes:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode("ascii") + b"\n"
 
 
-def header(*, clock_day: str, rules: RoundRules, seed_hash: str, seed: str, committed: bool, totals: Totals) -> dict:
+def header(
+    *, clock_day: str, rules: RoundRules, seed_hash: str, seed: str, committed: bool, totals: Totals, version: int = 2
+) -> dict:
     return {
-        "format": FORMAT,
+        "format": FORMATS[version],
         "clock_day": clock_day,
         "rules": rules.as_public(),
         "seed_hash": seed_hash,
@@ -161,6 +165,7 @@ class Verification:
     statement_hash: str
     problems: list[str]
     totals: dict[str, int]
+    warnings: list[str] = field(default_factory=list)  # true of the file, but worth a reader's attention
 
 
 def verify(stream: TextIO | Iterable[str]) -> Verification:
@@ -177,13 +182,19 @@ def verify(stream: TextIO | Iterable[str]) -> Verification:
         return Verification(False, "", "", ["the statement is empty"], {})
     head = json.loads(first)
     sha.update(canonical(head))
-    if head.get("format") != FORMAT:
-        problems.append(f"unknown format {head.get('format')!r} (expected {FORMAT})")
+    warnings: list[str] = []
+    if head.get("format") not in FORMATS.values():
+        problems.append(f"unknown format {head.get('format')!r} (expected one of {', '.join(FORMATS.values())})")
     rules = RoundRules.from_public(head["rules"])
     totals = head["totals"]
     seed = head.get("seed") or ""
     if seed_commitment(seed) != head.get("seed_hash"):
         problems.append("sha256(seed) does not match seed_hash: the seed is not the one committed to")
+    if head.get("committed") is not True:
+        warnings.append(
+            "committed is false: this round's seed was drawn at settlement, not committed before the round, "
+            "so the allocation could have been chosen after the check-ins"
+        )
 
     stakes: list[int] = []
     packets: list[int] = []
@@ -196,6 +207,8 @@ def verify(stream: TextIO | Iterable[str]) -> Verification:
         if item["pseudonym"] <= previous:
             problems.append(f"line {number}: pseudonyms are not in strictly ascending order")
         previous = item["pseudonym"]
+        if int(item["stake"]) != rules.participate_money:
+            problems.append(f"line {number}: stake {item['stake']} is not the round's stake {rules.participate_money}")
         stakes.append(int(item["stake"]))
         packets.append(int(item["packet"]))
 
@@ -222,7 +235,9 @@ def verify(stream: TextIO | Iterable[str]) -> Verification:
         problems.append(f"packets sum to {sum(packets)}, the bonus less rollover_out is {expected.packets}")
     if not expected.balances():
         problems.append("stakes + rollover_in != winner_stakes + packets + service_fee + rollover_out")
-    return Verification(not problems, str(head.get("clock_day", "")), sha.hexdigest(), problems, asdict(expected))
+    return Verification(
+        not problems, str(head.get("clock_day", "")), sha.hexdigest(), problems, asdict(expected), warnings
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -238,6 +253,8 @@ def main(argv: list[str] | None = None) -> int:
     sys.stdout.write(f"round {result.clock_day}: statement_hash {result.statement_hash}\n")
     for problem in result.problems:
         sys.stdout.write(f"  - {problem}\n")
+    for warning in result.warnings:
+        sys.stdout.write(f"  ! {warning}\n")
     sys.stdout.write("verified\n" if result.ok else "does NOT verify\n")
     return 0 if result.ok else 1
 

@@ -15,10 +15,10 @@ from typing import Any
 from celery import group, shared_task
 
 from . import calendar
-from .audit import audit
+from .audit import audit, audit_players
 from .models import ClockStatus, Participation, Round
 from .services.payouts import refunds_push, round_push
-from .services.settlement import round_settle, round_settle_if_due
+from .services.settlement import round_settle, round_settle_if_due, rounds_settle_due
 
 
 def _day(day: str | None, default_days_ago: int):
@@ -38,6 +38,13 @@ def settle_round_task(day: str | None = None) -> dict[str, Any]:
         "already_settled": result.already_settled,
         "statement_hash": result.statement_hash,
     }
+
+
+@shared_task(name="clock_app.settle_due", acks_late=True)
+def settle_due_task() -> dict[str, Any]:
+    """Settle every round whose frozen red-open time has passed (the beat runs it every five minutes)."""
+    results = rounds_settle_due()
+    return {"settled": [r.clock_day.isoformat() for r in results if not r.already_settled]}
 
 
 @shared_task(name="clock_app.push_round", acks_late=True)
@@ -71,9 +78,9 @@ def push_refunds_task() -> dict[str, Any]:
 
 @shared_task(name="clock_app.audit", acks_late=True)
 def audit_task(day: str | None = None) -> dict[str, Any]:
-    reports = audit(calendar.parse_day(day) if day else None)
-    return {
-        "ok": all(r.ok for r in reports),
-        "rounds": len(reports),
-        "failed": {r.clock_day.isoformat(): r.problems for r in reports if not r.ok},
-    }
+    round_day = calendar.parse_day(day) if day else None
+    reports, players = audit(round_day), audit_players(round_day)
+    failed = {r.clock_day.isoformat(): r.problems for r in reports if not r.ok}
+    if not players.ok:
+        failed["players"] = players.problems
+    return {"ok": not failed, "rounds": len(reports), "failed": failed}

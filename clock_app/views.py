@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import wraps
 from typing import Any
 
@@ -26,11 +26,11 @@ from . import calendar
 from .channels import get_channel
 from .channels.base import InvalidNotification
 from .conf import clock_settings
-from .exceptions import ClockError
-from .exports import statement_chunks
-from .facade import CashClock, ClockCenter, Participator
+from .exceptions import ClockError, ProfileUnavailable
+from .exports import STATEMENT_PAGE, statement_chunks
+from .facade import CashClock, ClockCenter, Participator, failure
 from .models import ClockOrder, Round
-from .services.orders import order_notify
+from .services.orders import order_notify, order_payment_deadline
 
 logger = logging.getLogger(__name__)
 
@@ -77,8 +77,15 @@ def endpoint(method: str, *, user: bool = True) -> Callable[..., Callable[..., H
     return decorate
 
 
-def _profile(body: dict[str, Any]) -> dict[str, Any]:
-    return {key: body[key] for key in ("mobile", "nickname", "openId") if key in body}
+def request_profile(request: HttpRequest) -> dict[str, Any] | None:
+    """The payer's ``openId``, ``mobile`` and ``nickname`` from ``CLOCK["PROFILE_RESOLVER"]`` — never from the
+    request: the openid decides whom the channel pays back. None when no resolver is set or it knows nobody."""
+    if not clock_settings.profile_resolver:
+        return None
+    profile = import_string(clock_settings.profile_resolver)(request)
+    if not isinstance(profile, Mapping):
+        return None
+    return {key: profile.get(key) for key in ("mobile", "nickname", "openId")}
 
 
 def _int_param(request: HttpRequest, name: str, default: int) -> Any:
@@ -103,11 +110,19 @@ def summary(request, uid, body):
 
 @endpoint("POST")
 def prepay(request, uid, body):
-    """Order the stake for today's round; the answer carries what the channel needs to pay it."""
-    result = CashClock().generate_clock_order(uid, _profile(body))
+    """Order the stake for today's round; the answer carries what the channel needs to pay it, and the
+    channel is told the order expires at 23:59:59 of the round's day."""
+    profile = request_profile(request)
+    if profile is None:
+        return failure(ProfileUnavailable())
+    result = CashClock().generate_clock_order(uid, profile)
     if result["status"] == 1:
         order = ClockOrder.objects.get(order_no=result["data"]["order_no"])
-        result["data"]["payment"] = get_channel().prepay(order)
+        try:
+            deadline = order_payment_deadline(order)
+        except ClockError as error:
+            return failure(error)
+        result["data"]["payment"] = get_channel().prepay(order, expires_at=deadline)
     return result
 
 
@@ -163,7 +178,9 @@ def records(request, uid, body):
 
 @endpoint("GET", user=False)
 def statement(request, uid, body, day: str):
-    return ClockCenter().round_statement(day)
+    return ClockCenter().round_statement(
+        day, _int_param(request, "page", 0), _int_param(request, "limit", STATEMENT_PAGE)
+    )
 
 
 def statement_file(request: HttpRequest, day: str) -> HttpResponse:

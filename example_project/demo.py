@@ -10,7 +10,7 @@ from django.views.decorators.http import require_POST
 
 from clock_app import calendar
 from clock_app.exports import statement_dict
-from clock_app.models import Round
+from clock_app.models import Player, Round
 from clock_app.money import yuan
 
 SESSION_KEY = "demo_uid"
@@ -24,6 +24,21 @@ def session_uid(request: HttpRequest) -> int | None:
         return int(uid)
     user = getattr(request, "user", None)
     return user.pk if user is not None and user.is_authenticated else None
+
+
+def session_profile(request: HttpRequest) -> dict[str, str] | None:
+    """``CLOCK["PROFILE_RESOLVER"]`` of the example project: the demo player's profile as the app knows it
+    (a simulated player keeps its nickname and mobile); a new player number gets a made-up one. A real
+    project returns the logged-in user's mini-program openid, mobile and nickname."""
+    uid = session_uid(request)
+    if uid is None:
+        return None
+    player = Player.objects.filter(uid=uid).values("nickname", "mobile", "source_uid").first() or {}
+    return {
+        "openId": player.get("source_uid") or f"demo-open-{uid}",
+        "mobile": player.get("mobile") or f"139{uid:08d}",
+        "nickname": player.get("nickname") or f"玩家{uid}",
+    }
 
 
 def challenge(request: HttpRequest) -> HttpResponse:

@@ -99,6 +99,7 @@ CLOCK = {
     },
     # The demo login picks a simulated player; a real project resolves its own users (default: request.user.pk).
     "USER_RESOLVER": "example_project.demo.session_uid",
+    "PROFILE_RESOLVER": "example_project.demo.session_profile",
 }
 
 LOGGING = {

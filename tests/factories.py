@@ -22,14 +22,25 @@ def order_for(uid: int, at: datetime) -> ClockOrder:
         return order_generate(uid=uid, mobile=p["mobile"], nickname=p["nickname"], open_id=p["openId"])
 
 
-def pay(order: ClockOrder, at: datetime, transaction_id: str | None = None, amount: int | None = None) -> str:
+def pay(
+    order: ClockOrder,
+    at: datetime,
+    transaction_id: str | None = None,
+    amount: int | None = None,
+    *,
+    paid_at: datetime | None = None,
+    buyer_id: str | None = None,
+) -> str:
+    """The channel's notification of ``order``'s payment arrives at ``at``; the user paid at ``paid_at``
+    (the channel's signed time; default: no time given, so the arrival counts)."""
     with time_machine.travel(at, tick=False):
         return order_notify(
             Notification(
                 order_no=order.order_no,
                 amount=order.pay_amount if amount is None else amount,
-                buyer_id=order.buyer_id,
+                buyer_id=order.buyer_id if buyer_id is None else buyer_id,
                 transaction_id=transaction_id or f"wx-{order.order_no}",
+                notify_time=paid_at.isoformat() if paid_at else None,
             )
         )
 

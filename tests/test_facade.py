@@ -6,7 +6,7 @@ import pytest
 import time_machine
 
 from clock_app.facade import CashClock
-from clock_app.models import ClockOrder, Round
+from clock_app.models import ClockOrder, RefundStatus, Round
 
 from .conftest import local
 
@@ -23,6 +23,7 @@ def test_generate_and_notify_envelopes():
         assert set(made["data"]) >= {"order_id", "order_no"}
         assert "code" not in made
         order_no = made["data"]["order_no"]
+    with time_machine.travel(local(DAY, "09:00:05"), tick=False):  # the notification comes after the payment
         paid = CashClock().notify_clock_order(
             order_no,
             {
@@ -49,9 +50,10 @@ def test_failure_envelope_has_a_code_and_changes_nothing():
     assert not ClockOrder.objects.exists()
 
 
-def test_notify_for_unknown_order_fails_with_code():
+def test_notify_for_an_unknown_order_is_kept_for_review_not_refused():
     result = CashClock().notify_clock_order("TTC0", {"amount": 100, "buyerId": "b", "transactionId": "t"})
-    assert (result["status"], result["code"]) == (0, "order_not_found")
+    assert (result["status"], result["data"]["outcome"]) == (1, "review")
+    assert ClockOrder.objects.get().refund_status == RefundStatus.REVIEW
 
 
 def test_notify_amount_in_yuan_float_is_refused():

@@ -56,12 +56,14 @@ def test_money_float_items_bad_paging(page, limit, code):
 
 
 def test_yesterday_clock():
-    join(1, DAY)
+    part = join(1, DAY)
+    mine = {"clock_day": "2026-11-26", "pseudonym": part.pseudonym, "order_no": part.order_no}
     with at("2026-11-27", "06:00:00"):
-        assert Participator().yesterday_clock(1)["data"] == {"yesterday": {"clock_status": 1, "red_status": 1}}
+        assert Participator().yesterday_clock(1)["data"] == {"yesterday": {"clock_status": 1, "red_status": 1, **mine}}
         ClockCenter().clock(1)
-        assert Participator().yesterday_clock(1)["data"] == {"yesterday": {"clock_status": 2, "red_status": 1}}
-        assert Participator().yesterday_clock(2)["data"] == {"yesterday": {"clock_status": 0, "red_status": 1}}
+        assert Participator().yesterday_clock(1)["data"] == {"yesterday": {"clock_status": 2, "red_status": 1, **mine}}
+        nobody = {"clock_status": 0, "red_status": 1, "clock_day": "2026-11-26", "pseudonym": "", "order_no": ""}
+        assert Participator().yesterday_clock(2)["data"] == {"yesterday": nobody}
 
 
 def test_user_remind_turns_on_and_stays_on():
@@ -72,10 +74,18 @@ def test_user_remind_turns_on_and_stays_on():
 
 @pytest.mark.parametrize(
     ("mobile", "masked"),
-    [("13812341234", "138****1234"), ("+8613812341234", "+86****1234"), ("12345", "****"), ("", "")],
+    [
+        ("13812341234", "138****1234"),
+        ("+8613812341234", "+86*******1234"),
+        ("12345678", "12****78"),  # review: short numbers showed 7 of 8 digits
+        ("12345", "1****"),
+        ("1234", "****"),
+        ("", ""),
+    ],
 )
-def test_mask_mobile(mobile, masked):
+def test_mask_mobile_shows_at_most_3_plus_4_and_hides_at_least_4(mobile, masked):
     assert mask_mobile(mobile) == masked
+    assert sum(c != "*" for c in masked) <= 7 and masked.count("*") >= min(4, len(mobile))
 
 
 def test_record_clock_by_income_masked():

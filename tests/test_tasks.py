@@ -58,9 +58,9 @@ def test_settle_task_without_a_round(eager):
 @override_settings(CLOCK={"RED_OPEN": "08:15"})
 def test_beat_schedule_is_in_the_games_time_zone():
     schedule = beat_schedule()
-    settle = schedule["clock_app.settle-yesterday"]
-    assert settle["task"] == "clock_app.settle_round"
-    assert settle["schedule"].hour == {8} and settle["schedule"].minute == {15}
+    settle = schedule["clock_app.settle-due"]
+    assert settle["task"] == "clock_app.settle_due"
+    assert settle["schedule"].minute == set(range(0, 60, 5))  # every round at its own frozen red_open
     assert str(settle["schedule"].now().tzinfo) == "Asia/Shanghai"
     assert schedule["clock_app.push-two-days-ago"]["task"] == "clock_app.push_round"
 

@@ -16,9 +16,9 @@ from django.urls import reverse
 
 from clock_app import statement
 from clock_app.dbfunctions import Pseudonym
-from clock_app.facade import ClockCenter
-from clock_app.models import ClockStatus, LuckySetting, Participation, Round
-from clock_app.randomness import pseudonym, seed_commitment
+from clock_app.facade import ClockCenter, Participator
+from clock_app.models import ClockOrder, ClockStatus, LuckySetting, Participation, Round
+from clock_app.randomness import pseudonym, pseudonym_v1, seed_commitment
 from clock_app.services.settlement import round_settle
 
 from .conftest import SHANGHAI, local
@@ -153,33 +153,62 @@ def test_a_forged_seed_or_total_is_caught(tmp_path):
         verify_text(tmp_path, "\n".join([json.dumps(fee), *rest]) + "\n")
 
 
-def test_each_participant_finds_their_own_line():
+def test_each_participant_finds_their_own_line_and_nobody_else_can():
     play_round(DAY, 8, 5)
     settle()
     the_round = Round.objects.get()
     lines = {line["pseudonym"]: line for line in ClockCenter().round_statement(DAY)["data"]["statement"]["packets"]}
     for part in Participation.objects.filter(clock_status=ClockStatus.CLOCKED_IN):
-        mine = lines[pseudonym(the_round.split_seed, DAY, part.uid)]
+        with time_machine.travel(local(NEXT, "09:00:00"), tick=False):
+            shown = Participator().yesterday_clock(part.uid)["data"]["yesterday"]["pseudonym"]
+        assert shown == part.pseudonym  # the player's own page shows it
+        tx = ClockOrder.objects.get(order_no=part.order_no).transaction_id
+        assert part.pseudonym == pseudonym(the_round.split_seed, DAY, part.order_no, tx)  # recomputable by them
+        mine = lines[part.pseudonym]
         assert (mine["stake"], mine["packet"]) == (part.order_money, part.red_money)
+    # Review defect 7: with the seed revealed, trying every small uid maps no line back to a user.
+    guesses = {pseudonym_v1(the_round.split_seed, DAY, uid) for uid in range(1, 100_001)}
+    assert not guesses & set(lines)
     text = json.dumps(lines)
     assert not any(f'"{uid}"' in text for uid in range(1, 9))
 
 
-def test_database_computes_the_same_pseudonym_as_python():
+def test_the_pseudonym_is_fixed_when_the_payment_is_recorded():
+    part = join(1, DAY)
+    assert len(part.pseudonym) == 64
+    clock(1, DAY)
+    settle()
+    part_after = Participation.objects.get(pk=part.pk)
+    assert part_after.pseudonym == part.pseudonym
+
+
+def test_format_1_rounds_keep_their_statements_and_their_files_verify(tmp_path):
+    """Rounds opened before format 2 are settled and exported as format 1 (migration 0004 marks them)."""
     play_round(DAY, 5, 5)
+    Round.objects.update(statement_version=1)
+    Participation.objects.update(pseudonym="")
+    settle()
+    text = export()
+    head = json.loads(text.splitlines()[0])
+    assert head["format"] == "clock_app.statement/1"
     seed = Round.objects.get().split_seed
     rows = Participation.objects.annotate(p=Pseudonym(seed, DAY)).values_list("uid", "p")
-    assert {uid: p for uid, p in rows} == {uid: pseudonym(seed, DAY, uid) for uid in range(1, 6)}
+    assert {uid: p for uid, p in rows} == {uid: pseudonym_v1(seed, DAY, uid) for uid in range(1, 6)}
+    assert {json.loads(line)["pseudonym"] for line in text.splitlines()[1:]} == {p for _, p in rows}
+    assert "verified" in verify_text(tmp_path, text)
+    call_command("clock_audit", stdout=StringIO())
 
 
-def test_round_opened_without_a_commitment_gets_a_seed_at_settlement():
+def test_round_opened_without_a_commitment_gets_a_seed_at_settlement(tmp_path):
     play_round(DAY, 4, 2)
-    Round.objects.update(split_seed="", seed_hash="")  # as a round opened by an older version
+    # As a round opened by an older version: no seed, format-1 pseudonyms.
+    Round.objects.update(split_seed="", seed_hash="", statement_version=1)
     settle()
     the_round = Round.objects.get()
     assert the_round.seed_committed is False
     assert seed_commitment(the_round.split_seed) == the_round.seed_hash
     assert json.loads(export().splitlines()[0])["committed"] is False
+    assert "committed is false" in verify_text(tmp_path, export())  # verified, with the reader warned
 
 
 def test_csv_export():

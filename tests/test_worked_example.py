@@ -4,7 +4,7 @@ import hashlib
 from datetime import date
 from decimal import Decimal
 
-from clock_app.randomness import SeededRandom, pseudonym, seed_commitment
+from clock_app.randomness import SeededRandom, pseudonym, pseudonym_v1, seed_commitment
 from clock_app.rules import RoundRules
 from clock_app.statement import settle_numbers
 
@@ -34,6 +34,15 @@ def test_worked_example():
     )
     assert (totals.forfeited, totals.service_fee, totals.bonus, totals.rollover_out) == (200, 10, 190, 0)
     assert packets == [16, 22, 152]
-    order = sorted((1, 2, 3), key=lambda uid: pseudonym(SEED, date(2026, 11, 26), uid))
+    # Format 2: each pseudonym is fixed at payment from the order number and the channel's transaction id.
+    names = {
+        uid: pseudonym(
+            SEED, date(2026, 11, 26), f"TTC2026112600000000{uid:02d}", f"42000000012026112600000000{uid:02d}"
+        )
+        for uid in (1, 2, 3)
+    }
+    order = sorted(names, key=names.__getitem__)
     assert order == [2, 1, 3]
-    assert [pseudonym(SEED, date(2026, 11, 26), uid)[:8] for uid in order] == ["0367731c", "4a5648ad", "e8148046"]
+    assert [names[uid][:8] for uid in order] == ["62ebd385", "db82260f", "f58d517d"]
+    # Format 1 (rounds opened before format 2) named winners by uid: still computed for their statements.
+    assert [pseudonym_v1(SEED, date(2026, 11, 26), uid)[:8] for uid in order] == ["0367731c", "4a5648ad", "e8148046"]

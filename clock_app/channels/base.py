@@ -2,9 +2,8 @@
 
 A channel does four things for the app:
 
-* ``prepay(order)`` — what the client needs to pay a stake order (for WeChat Pay v3: call
-  ``/v3/pay/transactions/jsapi`` with ``out_trade_no = order.order_no`` and ``amount.total = order.pay_amount``
-  in fen, and return the signed parameters for ``wx.requestPayment``);
+* ``prepay(order, expires_at=…)`` — what the client needs to pay a stake order, telling the channel the order
+  expires at ``expires_at`` (23:59:59 of its round's day: a later payment cannot join the round);
 * ``parse_notification(request, now)`` — verify the channel's signature and freshness on the payment
   callback and return a :class:`~clock_app.services.orders.Notification`; raise :class:`InvalidNotification`
   for anything forged, stale or malformed (the view then changes nothing);
@@ -44,7 +43,8 @@ class PaymentChannel:
     def __init__(self, **options: Any) -> None:
         self.options = options
 
-    def prepay(self, order: Any) -> dict[str, Any]:
+    def prepay(self, order: Any, *, expires_at: datetime) -> dict[str, Any]:
+        """What the client needs to pay ``order``; the channel must refuse payment after ``expires_at``."""
         raise NotImplementedError
 
     def parse_notification(self, request: HttpRequest, now: datetime | None = None) -> Any:

@@ -1,9 +1,14 @@
 """The sandbox channel: a payment channel that moves no money but behaves like one — signed callbacks with a
 timestamp and a tolerance window, signed transfer answers — so every flow runs and is tested end to end.
 
-Signature: ``HMAC-SHA256(secret, canonical)`` as hex, where ``canonical`` is the message's fields except
-``sign``, sorted by name, joined as ``name=value`` with ``&``. ``timestamp`` (Unix seconds) must be within
-``TOLERANCE`` seconds of the receiver's clock.
+Signature: ``HMAC-SHA256(secret, canonical)`` as hex, where ``canonical`` is the message without ``sign`` as
+canonical JSON (keys sorted, separators ``,`` and ``:``, ASCII). Unlike ``name=value`` pairs joined with ``&``
+(the sandbox's first format), JSON cannot be re-split: a value containing ``&order_no=…`` stays one string,
+so no signed message can be re-read as another. ``timestamp`` (Unix seconds) must be within ``TOLERANCE``
+seconds of the receiver's clock.
+
+Like a real channel, the sandbox is told when an order expires (``time_expire``: 23:59:59 of its round's
+day) and refuses to take a payment after that.
 
 Options (``CLOCK["PAYMENT_CHANNEL"]["OPTIONS"]``): ``SECRET`` (default: derived from ``settings.SECRET_KEY``),
 ``TOLERANCE`` (seconds, default 300), ``FAIL_RATE`` (share of transfers the sandbox refuses, a decimal
@@ -26,8 +31,14 @@ from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
+from .. import calendar
 from ..services.orders import Notification
 from .base import InvalidNotification, PaymentChannel
+
+
+class OrderExpired(Exception):
+    """The sandbox refuses a payment after the order's ``time_expire`` (as WeChat closes the order)."""
+
 
 SIGNED_NOTIFY_FIELDS = ("order_no", "amount", "buyer_id", "transaction_id", "paid_at", "timestamp")
 
@@ -45,8 +56,13 @@ class SandboxChannel(PaymentChannel):
 
     # --- signatures
     def sign(self, fields: Mapping[str, Any]) -> str:
-        canonical = "&".join(f"{name}={fields[name]}" for name in sorted(fields) if name != "sign")
-        return hmac.new(self.secret, canonical.encode(), hashlib.sha256).hexdigest()
+        canonical = json.dumps(
+            {name: value for name, value in fields.items() if name != "sign"},
+            sort_keys=True,
+            separators=(",", ":"),
+            ensure_ascii=True,
+        )
+        return hmac.new(self.secret, canonical.encode("ascii"), hashlib.sha256).hexdigest()
 
     def signed(self, fields: Mapping[str, Any], now: datetime | None = None) -> dict[str, Any]:
         message = {**fields, "timestamp": int((now or timezone.now()).timestamp())}
@@ -74,8 +90,10 @@ class SandboxChannel(PaymentChannel):
         now: datetime | None = None,
     ) -> dict[str, Any]:
         """The callback the sandbox channel sends (at ``now``; every delivery is signed afresh) for ``order``
-        paid at ``paid_at`` (default: now)."""
+        paid at ``paid_at`` (default: now). The sandbox takes no payment after the order expired."""
         now = now or timezone.now()
+        if (paid_at or now) > calendar.payment_deadline(order.clock_day):
+            raise OrderExpired(f"order {order.order_no} expired at {calendar.payment_deadline(order.clock_day)}")
         return self.signed(
             {
                 "order_no": order.order_no,
@@ -87,10 +105,14 @@ class SandboxChannel(PaymentChannel):
             now,
         )
 
-    def prepay(self, order: Any) -> dict[str, Any]:
+    def prepay(self, order: Any, *, expires_at: datetime) -> dict[str, Any]:
         # A real channel returns parameters for its payment sheet; the sandbox lets the client deliver the
         # callback itself, which is what makes the demo page payable without a bank.
-        return {"channel": self.name, "notification": self.payment_notification(order)}
+        return {
+            "channel": self.name,
+            "time_expire": expires_at.isoformat(),
+            "notification": self.payment_notification(order),
+        }
 
     def parse_notification(self, request: HttpRequest, now: datetime | None = None) -> Notification:
         try:

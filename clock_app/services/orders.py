@@ -5,18 +5,21 @@ moves ``waiting → paid`` by a conditional ``UPDATE`` (one winner), the channel
 in the database, and everything the payment changes — the order, the round's totals (``F()``), the
 participation row, the player's totals, the ledger row — commits in one transaction.
 
-Money that cannot join a round is kept visible, never silently: a payment arriving once its round's check-in
-window has opened, a second paid order for a round the user is already in, or a second payment of a paid
-order are recorded as paid and marked *refunding* with the reason; ``clock_push_red`` pays them back.
+Money that cannot join a round is kept visible, never silently (DESIGN §2): a payment made after its round's
+entry closed, one overlapping the user's adjacent round, a second paid order or a second payment of a paid
+order, the wrong amount or buyer, an order number the app never issued — each is recorded as a paid order row
+marked *refunding* (or *review*, when no user can be named) with its reason and a ledger row;
+``clock_push_red`` pays the refunds back.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -27,27 +30,20 @@ from django.utils.dateparse import parse_datetime
 from .. import calendar
 from ..cache import forget_on_commit, round_totals_key
 from ..conf import clock_settings
-from ..exceptions import (
-    AlreadyJoined,
-    AmountMismatch,
-    BuyerMismatch,
-    EntryNotOpen,
-    InvalidInput,
-    OrderNotFound,
-    OrderNumberExhausted,
-    TransactionConflict,
-)
+from ..exceptions import AlreadyJoined, EntryClosed, EntryNotOpen, InvalidInput, OrderNumberExhausted
 from ..models import (
     ClockOrder,
     MoneyType,
     OrderStatus,
     Participation,
+    PayoutError,
     Player,
     RefundReason,
     RefundStatus,
     Round,
 )
 from ..money import yuan
+from ..randomness import pseudonym
 from .ledger import ledger_write
 from .players import player_touch, require_uid
 from .rounds import round_open
@@ -132,7 +128,7 @@ class Notification:
     amount: int  # fen
     buyer_id: str
     transaction_id: str
-    notify_time: datetime | str | None = None
+    notify_time: datetime | str | None = None  # when the user paid, as the channel says it
     content: str = ""
     nickname: str = ""
     mobile: str = ""
@@ -141,89 +137,125 @@ class Notification:
 class NotifyOutcome:
     JOINED = "joined"
     DUPLICATE = "duplicate"
-    REFUND = "refund"
+    REFUND = "refund"  # recorded, kept for refund to the payer
+    REVIEW = "review"  # recorded, kept for an operator: it cannot be tied to a user or contradicts our records
+
+
+MAX_AMOUNT = 10**12  # fen; anything larger is not a stake of this game, whatever the channel says
+
+_COMPACT_TIME = re.compile(r"\d{14}")
 
 
 def _paid_at(value: datetime | str | None, now: datetime) -> datetime:
-    """The channel's payment time (naive values are local to ``CLOCK["TIME_ZONE"]``); ``now`` if unreadable."""
+    """When the user paid (DESIGN §1): the channel's time — ISO 8601 with an offset, ``YYYY-MM-DD HH:MM:SS`` or
+    ``YYYYMMDDHHMMSS``, naive values local to ``CLOCK["TIME_ZONE"]`` — else, absent or unreadable, the arrival.
+
+    Never later than the arrival: a payment cannot have happened after its notification came.
+    """
+    parsed: datetime | None = None
     try:
-        parsed = value if isinstance(value, datetime) else parse_datetime(value) if isinstance(value, str) else None
+        if isinstance(value, datetime):
+            parsed = value
+        elif isinstance(value, str) and _COMPACT_TIME.fullmatch(value.strip()):
+            parsed = datetime.strptime(value.strip(), "%Y%m%d%H%M%S")
+        elif isinstance(value, str):
+            parsed = parse_datetime(value.strip())
     except ValueError:  # well-formed but impossible, such as February 30th
         parsed = None
     if parsed is None:
+        if value:
+            logger.warning("payment time %r is unreadable: the notification's arrival counts", value)
         return now
     if timezone.is_naive(parsed):
         parsed = timezone.make_aware(parsed, clock_settings.time_zone)
-    return parsed
+    return min(parsed, now)
 
 
 def order_notify(notification: Notification, *, now: datetime | None = None) -> str:
-    """Record a payment exactly once; return a :class:`NotifyOutcome` value.
+    """Record a verified payment exactly once; return a :class:`NotifyOutcome` value.
 
-    Bad input (unknown order, wrong amount or buyer, missing transaction id, a transaction id recorded for
-    another order) raises and changes nothing. A replay answers ``duplicate`` and changes nothing.
+    The channel has the user's money once it says so, so a payment is never refused without a record: one
+    that cannot join its round — paid late, overlapping the user's other round, a second payment, the wrong
+    amount or buyer, an order number the app never issued — is kept as its own paid order row, marked for
+    refund (or for an operator's review when no user can be named), with a ledger row. Only a notification
+    without the fields needed to record it (no transaction id, no amount) raises, and then changes nothing.
+    A replay answers ``duplicate`` and changes nothing.
     """
     n = notification
     order_no = _require_text(n.order_no, "order_no_required", "缺少订单号")
-    if isinstance(n.amount, bool) or not isinstance(n.amount, int):
-        raise InvalidInput("amount_invalid", "支付回调的金额必须是整数（分）")
+    if isinstance(n.amount, bool) or not isinstance(n.amount, int) or not 0 < n.amount <= MAX_AMOUNT:
+        raise InvalidInput("amount_invalid", "支付回调的金额必须是正整数（分）")
     transaction_id = _require_text(n.transaction_id, "transaction_id_required", "未获取支付回调的渠道订单号信息")
     buyer_id = _require_text(n.buyer_id, "buyer_id_required", "未获取支付回调的支付用户信息")
-    order = ClockOrder.objects.filter(order_no=order_no).first()
-    if order is None:
-        raise OrderNotFound(f"订单号不存在，order_no: {order_no}")
-    if n.amount != order.pay_amount:
-        raise AmountMismatch()
-    if buyer_id != order.buyer_id:
-        raise BuyerMismatch()
-    if _already_recorded(order, transaction_id):
-        return NotifyOutcome.DUPLICATE
-
     now = now or timezone.now()
     paid_at = _paid_at(n.notify_time, now)
+    order = ClockOrder.objects.filter(order_no=order_no).first()
+
+    recorded = _recorded_as(transaction_id)
+    if recorded is not None:
+        if recorded in (order_no, _kept_order_no(order_no, transaction_id)):
+            return NotifyOutcome.DUPLICATE
+        return _record_conflict(order, order_no, recorded, n, paid_at)
+
+    if order is None:
+        problem = RefundReason.UNKNOWN_ORDER
+    elif n.amount != order.pay_amount:
+        problem = RefundReason.WRONG_AMOUNT
+    elif buyer_id != order.buyer_id:
+        problem = RefundReason.WRONG_BUYER
+    else:
+        problem = None
     try:
         with transaction.atomic():
-            claimed = ClockOrder.objects.filter(pk=order.pk, order_status=OrderStatus.WAITING).update(
+            if problem is not None:
+                outcome = _keep_payment(order, order_no, problem, n, paid_at)
+            elif ClockOrder.objects.filter(pk=order.pk, order_status=OrderStatus.WAITING).update(
                 order_status=OrderStatus.PAID,
                 transaction_id=transaction_id,
                 pay_time=paid_at,
                 pay_result=n.content or "",
                 update_time=now,
-            )
-            if claimed:
-                outcome = _join_round(order, n, now)
-            else:
-                outcome = _record_second_payment(order, transaction_id, n, paid_at, now)
+            ):
+                outcome = _join_round(order, n, paid_at, now)
+            else:  # the order is already paid by another transaction: the user was charged twice
+                outcome = _keep_payment(order, order_no, RefundReason.DOUBLE_CHARGE, n, paid_at)
     except IntegrityError:
         # A concurrent delivery of the same transaction won the race (unique transaction_id).
-        if _already_recorded(order, transaction_id):
+        if _recorded_as(transaction_id) is not None:
             return NotifyOutcome.DUPLICATE
         raise
-    forget_on_commit(round_totals_key(order.clock_day))
+    day = order.clock_day if order is not None else calendar.payment_round(paid_at)
+    forget_on_commit(round_totals_key(day))
     logger.info("payment %s for order %s: %s", transaction_id, order_no, outcome)
     return outcome
 
 
-def _already_recorded(order: ClockOrder, transaction_id: str) -> bool:
-    """True if this transaction is already booked for ``order`` (or as its double charge); raises if it is
-    booked for an unrelated order."""
-    holder = ClockOrder.objects.filter(transaction_id=transaction_id).only("order_no").first()
-    if holder is None:
-        return False
-    if holder.order_no == order.order_no or holder.order_no.startswith(order.order_no + "-"):
-        return True
-    raise TransactionConflict(transaction_id=transaction_id, order_no=holder.order_no)
+def _recorded_as(transaction_id: str) -> str | None:
+    """The order number this channel transaction is booked under, if any."""
+    return ClockOrder.objects.filter(transaction_id=transaction_id).values_list("order_no", flat=True).first()
 
 
-def _join_round(order: ClockOrder, n: Notification, now: datetime) -> str:
-    """Inside the notify transaction: add the paid order to its round, or mark it for refund."""
+def _kept_order_no(order_no: str, transaction_id: str) -> str:
+    """The row of a payment kept apart from its order: ``<order_no>-<hash of the transaction>`` (fits 64)."""
+    return f"{order_no[:55]}-{hashlib.sha256(transaction_id.encode()).hexdigest()[:8]}"
+
+
+def _join_round(order: ClockOrder, n: Notification, paid_at: datetime, now: datetime) -> str:
+    """Inside the notify transaction: add the paid order to its round, or keep it for refund.
+
+    What counts is when the user paid (DESIGN §1): a payment made after 23:59:59 on D never joins round D,
+    however its notification was delayed, and one made in time joins even if the notification comes late.
+    The player's row is locked first, so the rule "no two consecutive rounds before the first one's packets
+    open" holds whatever the order in which the two rounds' notifications arrive.
+    """
     the_round = round_open(order.clock_day, now=now)
-    window_start, _ = calendar.window(order.clock_day, the_round)
-    if the_round.is_settled or now >= window_start:
-        return _mark_refund(order, RefundReason.LATE, now)
-    if _in_unopened_previous_round(order, now):
-        return _mark_refund(order, RefundReason.EARLY, now)
     player = player_touch(uid=order.user_id, nickname=n.nickname, mobile=n.mobile, source_uid=order.buyer_id)
+    Player.objects.select_for_update().filter(pk=player.pk).values_list("pk").first()
+    if the_round.is_settled or paid_at >= calendar.entries_close_at(order.clock_day):
+        return _mark_refund(order, RefundReason.LATE, now)
+    overlap = _overlapping_round(order.user_id, the_round, paid_at)
+    if overlap is not None:
+        return _mark_refund(order, overlap, now)
     try:
         with transaction.atomic():
             Participation.objects.create(
@@ -236,13 +268,16 @@ def _join_round(order: ClockOrder, n: Notification, now: datetime) -> str:
                 order_money=order.pay_amount,
                 discount_money=order.discount_money,
                 payout_no=f"{order.order_no}P",
+                pseudonym=pseudonym(the_round.split_seed, order.clock_day, order.order_no, n.transaction_id.strip())
+                if the_round.statement_version >= 2
+                else "",
             )
     except IntegrityError:
         return _mark_refund(order, RefundReason.DUPLICATE, now)
     Round.objects.filter(pk=the_round.pk).update(
         user_num=F("user_num") + 1, clock_money=F("clock_money") + order.pay_amount, update_time=now
     )
-    Player.objects.filter(uid=order.user_id).update(
+    Player.objects.filter(pk=player.pk).update(
         clock_num=F("clock_num") + 1, spend_money=F("spend_money") + order.pay_amount, update_time=now
     )
     ledger_write(
@@ -256,20 +291,38 @@ def _join_round(order: ClockOrder, n: Notification, now: datetime) -> str:
     return NotifyOutcome.JOINED
 
 
-def _in_unopened_previous_round(order: ClockOrder, now: datetime) -> bool:
-    """The rule of order time, checked again at payment: a participant of the previous round may join this one
-    only from that round's red-open time (orders made either side of midnight could otherwise both join)."""
-    previous = calendar.previous_round(order.clock_day)
-    if not Participation.objects.filter(uid=order.user_id, clock_day=previous).exists():
-        return False
-    return now < calendar.red_open_at(previous, Round.objects.get(clock_day=previous))
+def _overlapping_round(uid: int, the_round: Round, paid_at: datetime) -> RefundReason | None:
+    """The seed's rule, both ways: a player of round D-1 joins round D only with a payment made from D-1's
+    red-open time on; and a player already in round D+1 through a payment made before round D's red-open
+    time cannot join D afterwards (a delayed notification of D's order must not put them in both)."""
+    day = the_round.clock_day
+    previous = Round.objects.filter(clock_day=calendar.previous_round(day)).first()
+    if (
+        previous is not None
+        and paid_at < calendar.red_open_at(previous.clock_day, previous)
+        and Participation.objects.filter(uid=uid, clock_day=previous.clock_day).exists()
+    ):
+        return RefundReason.EARLY
+    if ClockOrder.objects.filter(
+        user_id=uid,
+        clock_day=day + calendar.ONE_DAY,
+        order_status=OrderStatus.PAID,
+        refund_status=RefundStatus.NONE,
+        pay_time__lt=calendar.red_open_at(day, the_round),
+    ).exists():
+        return RefundReason.CONSECUTIVE
+    return None
 
 
 _REFUND_WORDS = {
-    RefundReason.LATE: "支付时已过报名时间",
+    RefundReason.LATE: "支付时已过报名截止时间",
     RefundReason.DUPLICATE: "已参与该轮活动，重复支付",
     RefundReason.DOUBLE_CHARGE: "订单重复扣款",
     RefundReason.EARLY: "上一轮开奖前不能参与下一轮",
+    RefundReason.CONSECUTIVE: "已参与下一轮活动",
+    RefundReason.WRONG_AMOUNT: "支付金额与订单不符",
+    RefundReason.WRONG_BUYER: "支付用户与订单不符",
+    RefundReason.UNKNOWN_ORDER: "订单号不存在，待人工核查",
 }
 
 
@@ -277,44 +330,90 @@ def _mark_refund(order: ClockOrder, reason: RefundReason, now: datetime) -> str:
     ClockOrder.objects.filter(pk=order.pk).update(
         refund_status=RefundStatus.REFUNDING, refund_reason=reason, update_time=now
     )
-    _book_refundable_payment(order.order_no, order, reason)
+    _book_refundable_payment(order.order_no, order.user_id, order.clock_day, order.pay_amount, reason)
     logger.warning(
         "order %s paid but cannot join round %s (%s): marked for refund", order.order_no, order.clock_day, reason
     )
     return NotifyOutcome.REFUND
 
 
-def _record_second_payment(
-    order: ClockOrder, transaction_id: str, n: Notification, paid_at: datetime, now: datetime
+def _keep_payment(
+    order: ClockOrder | None, order_no: str, reason: RefundReason, n: Notification, paid_at: datetime
 ) -> str:
-    """The order is already paid by another transaction: the channel charged the user twice. Keep the second
-    payment as its own paid order row (``<order_no>-<hash of the transaction>``) marked for refund."""
-    suffix = hashlib.sha256(transaction_id.encode()).hexdigest()[:8]
-    second = ClockOrder.objects.create(
-        order_no=f"{order.order_no}-{suffix}",
-        clock_day=order.clock_day,
-        user_id=order.user_id,
-        buyer_id=order.buyer_id,
+    """A payment that is not its order's (a second charge, the wrong amount or buyer, an unknown order number):
+    kept as its own paid order row with what the channel reported, for refund to the payer — or, when no
+    order names a user, for an operator's review (``refund_status`` review)."""
+    kept = ClockOrder.objects.create(
+        order_no=_kept_order_no(order.order_no if order else order_no, n.transaction_id),
+        clock_day=order.clock_day if order else calendar.payment_round(paid_at),
+        user_id=order.user_id if order else 0,
+        buyer_id=n.buyer_id.strip(),
         order_status=OrderStatus.PAID,
         pay_amount=n.amount,
-        transaction_id=transaction_id,
+        transaction_id=n.transaction_id.strip(),
         pay_time=paid_at,
         pay_result=n.content or "",
-        refund_status=RefundStatus.REFUNDING,
-        refund_reason=RefundReason.DOUBLE_CHARGE,
+        refund_status=RefundStatus.REVIEW if order is None else RefundStatus.REFUNDING,
+        refund_reason=reason,
     )
-    _book_refundable_payment(second.order_no, second, RefundReason.DOUBLE_CHARGE)
-    logger.warning("order %s paid twice (second transaction %s): marked for refund", order.order_no, transaction_id)
-    return NotifyOutcome.REFUND
+    _book_refundable_payment(kept.order_no, kept.user_id, kept.clock_day, kept.pay_amount, reason)
+    logger.warning(
+        "payment %s of %s fen for order %s kept apart as %s (%s)",
+        n.transaction_id,
+        n.amount,
+        order_no,
+        kept.order_no,
+        reason,
+    )
+    return NotifyOutcome.REVIEW if order is None else NotifyOutcome.REFUND
 
 
-def _book_refundable_payment(reference: str, order: ClockOrder, reason: RefundReason) -> None:
+def _record_conflict(order: ClockOrder | None, order_no: str, recorded: str, n: Notification, paid_at: datetime) -> str:
+    """A signed payment whose transaction is already booked for another order: the money moved once (one
+    transaction), so nothing is booked again — but the contradiction is recorded once for an operator."""
+    message = f"transaction_conflict: {n.transaction_id} is booked for order {recorded}"
+    with transaction.atomic():
+        # The booked order's row lock serialises concurrent deliveries of the same contradiction.
+        ClockOrder.objects.select_for_update().filter(order_no=recorded).values_list("pk").first()
+        if not PayoutError.objects.filter(order_no=order_no[:64], error_msg=message).exists():
+            PayoutError.objects.create(
+                clock_day_id=0,
+                clock_day=order.clock_day if order else calendar.payment_round(paid_at),
+                red_money=n.amount,
+                order_no=order_no[:64],
+                uid=order.user_id if order else 0,
+                error_msg=message,
+                pay_result=n.content or "",
+            )
+    logger.error("payment %s for order %s: %s", n.transaction_id, order_no, message)
+    return NotifyOutcome.REVIEW
+
+
+def _book_refundable_payment(reference: str, uid: int, day: date, amount: int, reason: RefundReason) -> None:
     ledger_write(
-        uid=order.user_id,
-        clock_day=order.clock_day,
+        uid=uid,
+        clock_day=day,
         money_type=MoneyType.STAKE,
-        amount=order.pay_amount,
+        amount=amount,
         reference=reference,
-        content=f"用户ID：{order.user_id} 支付 {yuan(order.pay_amount)} 元未计入 {order.clock_day:%Y-%m-%d} "
-        f"打卡活动（{_REFUND_WORDS[reason]}），将原路退款",
+        content=f"用户ID：{uid} 支付 {yuan(amount)} 元未计入 {day:%Y-%m-%d} 打卡活动（{_REFUND_WORDS[reason]}），"
+        + ("待人工核查后原路退款" if reason == RefundReason.UNKNOWN_ORDER else "将原路退款"),
     )
+
+
+def order_release_for_refund(order_id: int, *, now: datetime | None = None) -> bool:
+    """An operator's decision on a payment held for review: pay it back to the payer (``review → refunding``)."""
+    return bool(
+        ClockOrder.objects.filter(pk=order_id, refund_status=RefundStatus.REVIEW).update(
+            refund_status=RefundStatus.REFUNDING, update_time=now or timezone.now()
+        )
+    )
+
+
+def order_payment_deadline(order: ClockOrder, *, now: datetime | None = None) -> datetime:
+    """The moment the channel must stop taking this order's payment (23:59:59 on its round's day), after
+    refusing an order whose round no longer takes stakes."""
+    now = now or timezone.now()
+    if now >= calendar.entries_close_at(order.clock_day):
+        raise EntryClosed()
+    return calendar.payment_deadline(order.clock_day)

@@ -32,13 +32,14 @@ from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from django.db import DatabaseError, transaction
+from django.db import transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from .. import calendar
 from ..conf import clock_settings
+from ..deadline import call_with_deadline
 from ..exceptions import (
     AlreadyPaid,
     InvalidInput,
@@ -110,18 +111,34 @@ def transfer_succeeded(answer: Any) -> bool:
     return answer.get("return_code", "SUCCESS") == "SUCCESS"
 
 
-def _answer_text(answer: Any) -> str:
-    return json.dumps(answer, ensure_ascii=False, default=str)[:4000]
+def answer_text(answer: Any) -> str:
+    """What a channel answered, as text that any database column takes: JSON when it can be, else ``repr``
+    (a mapping with bytes keys or objects must not turn a paid transfer into an error), without NULs."""
+    try:
+        text = json.dumps(answer, ensure_ascii=False, default=str)
+    except Exception:  # bytes keys, an object whose str() raises, a cycle…
+        try:
+            text = repr(answer)
+        except Exception:  # a repr that raises: say so rather than fail the record
+            text = f"<unprintable {type(answer).__name__}>"
+    return text.replace("\x00", "")[:4000]
 
 
 def _call(handler: Handler, transfer: Transfer) -> tuple[Outcome, str]:
-    """Call the channel (outside any transaction: every claim before it is a durable, committed one)."""
+    """Call the channel (outside any transaction: every claim before it is a durable, committed one) with
+    ``CLOCK["PAYOUT_TIMEOUT"]``. Whatever the handler returns or raises maps to an outcome: a confirmed
+    success, a refusal, or unknown (raised, timed out, or an answer that cannot even be read)."""
     try:
-        answer = handler(transfer)
+        answer = call_with_deadline(handler, transfer, timeout=clock_settings.payout_timeout)
     except Exception as exc:  # the outcome is unknown: the money may or may not have left
         logger.exception("transfer %s of %s fen: handler raised, outcome unknown", transfer.order_no, transfer.amount)
-        return Outcome.UNKNOWN, f"{type(exc).__name__}: {exc}"
-    return (Outcome.PAID if transfer_succeeded(answer) else Outcome.FAILED), _answer_text(answer)
+        return Outcome.UNKNOWN, answer_text(f"{type(exc).__name__}: {exc}")
+    try:
+        outcome = Outcome.PAID if transfer_succeeded(answer) else Outcome.FAILED
+    except Exception:  # a mapping whose lookups raise: we cannot tell what happened
+        logger.exception("transfer %s: the handler's answer cannot be read, outcome unknown", transfer.order_no)
+        outcome = Outcome.UNKNOWN
+    return outcome, answer_text(answer)
 
 
 # --- red packets -------------------------------------------------------------------------------------------
@@ -195,6 +212,11 @@ def packet_pay(participation_id: int, *, handler: Handler, now: datetime | None 
                 PayoutError.objects.filter(order_no=row.payout_no, status=ErrorStatus.OPEN).update(
                     status=ErrorStatus.REPAIRED, update_time=now
                 )
+    elif outcome is Outcome.UNKNOWN:
+        # Nothing is decided; the row stays paying. Say why for the operator (only while the claim is ours).
+        Participation.objects.filter(
+            pk=row.pk, red_status=RedStatus.PAYING, payout_attempts=row.payout_attempts
+        ).update(pay_result=answer, update_time=now)
     elif outcome is Outcome.FAILED:
         # A refusal counts only for our own claim: if a retry took over, its answer decides.
         mine = Participation.objects.filter(pk=row.pk, red_status=RedStatus.PAYING, payout_attempts=row.payout_attempts)
@@ -312,7 +334,11 @@ def refunds_push(*, handler: Handler | None = None, now: datetime | None = None)
     outcomes: dict[str, int] = {}
     pending = ClockOrder.objects.filter(refund_status=RefundStatus.REFUNDING)
     for pk in list(pending.order_by("pk").values_list("pk", flat=True)):
-        outcome = refund_pay(pk, handler=handler, now=now)
+        try:
+            outcome = refund_pay(pk, handler=handler, now=now)
+        except Exception:  # as for packets: one broken row does not stop the others
+            logger.exception("refund of pay_clock_order %s failed", pk)
+            outcome = "error"
         outcomes[outcome] = outcomes.get(outcome, 0) + 1
     return outcomes, pending.count()
 
@@ -362,10 +388,10 @@ def round_push(
         for pk in batch:
             try:
                 outcome = packet_pay(pk, handler=handler, now=now)
-            except DatabaseError:
-                # One broken row must not hold every later winner hostage: it stays unpaid (and the run
-                # exits non-zero); a claimed row is retried with its same payout_no.
-                logger.exception("push round %s: payout of pay_clock_day %s failed in the database", day, pk)
+            except Exception:
+                # One broken row must not hold every later winner hostage: it stays unpaid or paying (and the
+                # run exits non-zero); a claimed row is retried with its same payout_no.
+                logger.exception("push round %s: payout of pay_clock_day %s failed", day, pk)
                 outcome = "error"
             report.outcomes[outcome] = report.outcomes.get(outcome, 0) + 1
         last_id, done = batch[-1], done + len(batch)

@@ -83,7 +83,7 @@ def round_settle(day: date, *, now: datetime | None = None, progress: Progress |
             )
             raise RoundBooksMismatch()
 
-        winners = Winners.load(day, the_round.split_seed)
+        winners = Winners.load(the_round)
         rollover_in = _claim_rollover(day)
         rules = RoundRules.of(the_round)
         totals, packets = statement.settle_numbers(
@@ -95,7 +95,7 @@ def round_settle(day: date, *, now: datetime | None = None, progress: Progress |
             rules=rules,
             seed=the_round.split_seed,
         )
-        _write_packets(winners, packets, progress)
+        _write_packets(day, winners, packets, progress)
         statement_hash = statement.digest(
             statement.encode(
                 statement.header(
@@ -105,6 +105,7 @@ def round_settle(day: date, *, now: datetime | None = None, progress: Progress |
                     seed=the_round.split_seed,
                     committed=the_round.seed_committed,
                     totals=totals,
+                    version=the_round.statement_version,
                 ),
                 winners.lines(packets),
             )
@@ -134,6 +135,15 @@ def round_settle(day: date, *, now: datetime | None = None, progress: Progress |
     return SettlementResult(day, False, totals, statement_hash)
 
 
+def rounds_settle_due(*, now: datetime | None = None) -> list[SettlementResult]:
+    """Settle every round whose own frozen red-open time has passed (the beat runs this every few minutes,
+    so a round is settled at *its* ``red_open`` even after ``CLOCK["RED_OPEN"]`` moved, and one missed by a
+    beat that was down is settled on the next run)."""
+    now = now or timezone.now()
+    due = Round.objects.filter(settled_at__isnull=True, clock_day__lt=calendar.today(now)).order_by("clock_day")
+    return [round_settle(r.clock_day, now=now) for r in due if now >= calendar.red_open_at(r.clock_day, r)]
+
+
 def round_settle_if_due(day: date, *, now: datetime | None = None) -> None:
     """Settle round ``day`` if it exists and is not settled yet: packets are opened and pushed only from a
     settled round, and whoever gets there first after ``RED_OPEN`` settles it (once, under the lock)."""
@@ -161,7 +171,7 @@ def _claim_rollover(day: date) -> int:
     return Round.objects.filter(rollover_into=day).aggregate(s=Sum("rollover_out"))["s"] or 0
 
 
-def _write_packets(winners: Winners, packets: list[int], progress: Progress | None) -> None:
+def _write_packets(day: date, winners: Winners, packets: list[int], progress: Progress | None) -> None:
     """Write the packets in batches, in primary-key order: the round's rows lie together on disk in that
     order, so each batch updates neighbouring pages instead of hopping across the table."""
     total = len(packets)
@@ -171,7 +181,7 @@ def _write_packets(winners: Winners, packets: list[int], progress: Progress | No
             stop = min(start + BATCH, total)
             chunk = [(winners.ids[i], packets[i]) for i in by_id[start:stop] if packets[i]]
             if chunk:
-                _update_red_money(cursor, chunk, winners.day)
+                _update_red_money(cursor, chunk, day)
             if progress:
                 progress(stop, total)
 

@@ -112,9 +112,8 @@
   }
 
   async function join() {
-    const uid = window.CLOCK_UID;
-    const profile = { mobile: "139" + String(uid).padStart(8, "0"), nickname: "玩家" + uid, openId: "demo-open-" + uid };
-    const order = await api("prepay/", "POST", profile);
+    // The payer's profile comes from the server (CLOCK["PROFILE_RESOLVER"]), never from the page.
+    const order = await api("prepay/", "POST");
     if (order.status !== 1) return say(order);
     // The sandbox channel hands back the signed callback a real channel would send after payment.
     const ack = await fetch(API + "notify/", {

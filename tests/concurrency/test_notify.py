@@ -61,3 +61,22 @@ def test_double_clicked_order_button_makes_one_waiting_order(postgres):
     assert not [r for r in results if isinstance(r, Exception)], results
     assert len({o.order_no for o in results}) == 1
     assert ClockOrder.objects.filter(user_id=1).count() == 1
+
+
+def test_payments_of_two_consecutive_rounds_notified_at_once_join_one_round(postgres):
+    """Round D's payment (made at 23:59:30, notified late) and round D+1's, notified at the same instant from
+    two threads, eight times over: the player's row lock lets exactly one of them join."""
+    for uid in range(1, 9):
+        first = order_for(uid, local(DAY, "23:59:00"))
+        second = order_for(uid, local("2026-11-27", "00:01:00"))
+        in_time = local(DAY, "23:59:30")
+        arrival = local("2026-11-27", "00:02:00")
+        with time_machine.travel(arrival, tick=False):
+            results = run_together(
+                [
+                    lambda o=first, u=uid: pay(o, arrival, f"wx-d-{u}", paid_at=in_time),  # noqa: B023
+                    lambda o=second, u=uid: pay(o, arrival, f"wx-e-{u}"),  # noqa: B023
+                ]
+            )
+        assert sorted(results) == [NotifyOutcome.JOINED, NotifyOutcome.REFUND], results
+        assert Participation.objects.filter(uid=uid).count() == 1

@@ -21,6 +21,7 @@ from clock_app.models import (
     RefundStatus,
     Round,
 )
+from clock_app.services import payouts as payouts_module
 from clock_app.services.payouts import Outcome, packet_open, round_push, transfer_succeeded
 
 from ..conftest import local
@@ -250,9 +251,11 @@ def test_days_after_the_round():
         open_red(1, Channel(), "09:00:00", day=(DAY + timedelta(days=2)).isoformat())
 
 
-def test_a_confirmed_success_is_recorded_even_after_a_retry_took_over():
+def test_a_confirmed_success_is_recorded_even_after_a_retry_took_over(monkeypatch):
     """Attempt 1 is slow; past PAYOUT_RETRY_AFTER the push retries (attempt 2) and the channel answers it
     "duplicate" (a FAIL). Attempt 1's SUCCESS then arrives: the payout was made, so it is recorded once."""
+    # The slow handler runs the push itself, inside this test's transaction: call it on this thread.
+    monkeypatch.setattr(payouts_module, "call_with_deadline", lambda function, *args, timeout: function(*args))
     play_round(DAY, 10, 7)
     part = Participation.objects.get(uid=1)
 

@@ -165,7 +165,7 @@ def test_allocation_is_in_pseudonym_order_from_the_committed_seed():
     from clock_app.rules import RoundRules
     from clock_app.winners import Winners
 
-    winners = Winners.load(DAY, the_round.split_seed)
+    winners = Winners.load(the_round)
     _, expected = statement.settle_numbers(
         payers=15,
         stakes=1500,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
-from ...audit import audit
+from ...audit import audit, audit_players
 from ..days import add_day_option, parse_day_option
 
 
@@ -22,6 +22,13 @@ class Command(BaseCommand):
             self.stdout.write(f"round {report.clock_day}: {report.equation}  {mark}")
             for problem in report.problems:
                 self.stdout.write(f"    - {problem}")
-        if failed:
-            raise CommandError("audit failed for round(s) " + ", ".join(str(r.clock_day) for r in failed))
+        players = audit_players(parse_day_option(day))
+        mark = self.style.SUCCESS("ok") if players.ok else self.style.ERROR("MISMATCH")
+        self.stdout.write(f"players: {players.checked} checked against their rows  {mark}")
+        for problem in players.problems:
+            self.stdout.write(f"    - {problem}")
+        if failed or not players.ok:
+            named = [f"round(s) {', '.join(str(r.clock_day) for r in failed)}"] if failed else []
+            named += ["player totals"] if not players.ok else []
+            raise CommandError("audit failed for " + " and ".join(named))
         self.stdout.write(self.style.SUCCESS(f"audit: ok ({len(reports)} round(s))"))

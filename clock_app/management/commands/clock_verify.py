@@ -41,6 +41,8 @@ class Command(BaseCommand):
             f"stakes {t.get('winner_stakes')} + packets {packets} + fee {t.get('service_fee')} + "
             f"rollover_out {t.get('rollover_out')}; statement_hash {result.statement_hash}"
         )
+        for warning in result.warnings:
+            self.stdout.write(self.style.WARNING(f"    ! {warning}"))
         if result.problems:
             for problem in result.problems:
                 self.stdout.write(f"    - {problem}")
