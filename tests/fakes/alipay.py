@@ -79,7 +79,7 @@ BILL_URL_LIFETIME = timedelta(seconds=30)
 
 _YUAN = re.compile(r"(0|[1-9]\d{0,10})(\.\d{1,2})?")
 _USER_ID = re.compile(r"2088\d{12}")
-_FUND_ERROR_PREFIX = "alipay.fund."
+_FUND_PREFIX = "alipay.fund."
 
 
 def now() -> datetime:
@@ -520,13 +520,13 @@ class FakeAlipay:
             if trade.paid_at is None:
                 raise ValueError(f"order {out_trade_no} is not paid; Alipay only notifies paid trades here")
             status = self._status(trade, now())
-            notify_id = self._notify_ids.setdefault(
-                (out_trade_no, status, trade.refunded_fen), self._next_id("00222", 15)
-            )
+            event = (out_trade_no, status, trade.refunded_fen)
+            if event not in self._notify_ids:
+                self._notify_ids[event] = self._next_id("00222", 15)
             fields = {
                 "notify_time": alipay_time(_local(at)),
                 "notify_type": "trade_status_sync",
-                "notify_id": notify_id,
+                "notify_id": self._notify_ids[event],
                 "app_id": self.app_id,
                 "auth_app_id": self.app_id,
                 "charset": "utf-8",
@@ -637,7 +637,7 @@ class FakeAlipay:
 
     @staticmethod
     def _fault_answer(method: str, fault: str) -> dict[str, str]:
-        fund = method.startswith(_FUND_ERROR_PREFIX)
+        fund = method.startswith(_FUND_PREFIX)
         if fault.startswith("system_error"):
             return _Answer("20000", "isp.unknow-error", "系统繁忙").body
         if fault.startswith("business_system_error"):
@@ -647,7 +647,7 @@ class FakeAlipay:
         return _Answer("40004", "ACQ.SELLER_BALANCE_NOT_ENOUGH", "卖家余额不足").body
 
     def _check_gateway(self, record: RecordedRequest) -> None:
-        """The gateway's own checks, in Alipay's order; a failure raises the gateway's answer."""
+        """The gateway's own checks — missing, then invalid parameters, certificates, signature; raises its answer."""
         params = record.params
         for name, sub_code in (
             ("method", "isv.missing-method"),

@@ -36,6 +36,9 @@ from tests.fakes.alipay_keys import generate_key_material, new_rsa_key, private_
 
 fake_alipay = fake_module.fake_alipay
 
+# DCAliPay computes certificate SNs with pyOpenSSL's X509.get_issuer, deprecated in pyOpenSSL 26: the SDK's noise.
+pytestmark = pytest.mark.filterwarnings("ignore:X509.get_issuer is deprecated:DeprecationWarning")
+
 BUYER = "2088102177846880"
 BUYER_OPEN_ID = "074a1CcTG1LelxKe4xQC0zgNdId0nxi95b5lsNpazWYoCo5"
 TRANSFER = {"product_code": "TRANS_ACCOUNT_NO_PWD", "biz_scene": "DIRECT_TRANSFER"}
@@ -337,6 +340,8 @@ def test_the_sdk_verifies_the_notification_and_rejects_bad_ones(fake_alipay):
     assert not client.verify(tampered, tampered.pop("sign"))
     foreign = fake_alipay.notification_signed_by_other_key("o1")
     assert not client.verify(foreign, foreign.pop("sign"))
+    data = dict(first)
+    assert cert_client(fake_alipay).verify(data, data.pop("sign"))  # certificate mode verifies with the cert's key
     wrong_seller = fake_alipay.sign_notification(first | {"seller_id": "2088999999999999"})
     assert client.verify(wrong_seller, wrong_seller.pop("sign"))  # validly signed: the app must check seller_id
 
@@ -523,14 +528,18 @@ def test_transfer_business_failures(fake_alipay):
     fake_alipay.balance = 99
     assert transfer(client, "b5", "1.00")["sub_code"] == "PAYER_BALANCE_NOT_ENOUGH"
     assert transfer(client, "b6", "1.001")["sub_code"] == "isv.invalid-parameter"
+    by_logon = client.api_alipay_fund_trans_uni_transfer("b7", "ALIPAY_LOGON_ID", "someone@example.com", "1.00")
+    assert by_logon["sub_code"] == "INVALID_PARAMETER"  # a logon id needs the payee's real name
     assert fake_alipay.ledger == [] and fake_alipay.transfers == {}
     fake_alipay.balance = 10_000
     open_id = client.server_api(
         "alipay.fund.trans.uni.transfer",
-        {"out_biz_no": "b7", "trans_amount": "0.10", **TRANSFER,
+        {"out_biz_no": "b8", "trans_amount": "0.10", **TRANSFER,
          "payee_info": {"identity": BUYER_OPEN_ID, "identity_type": "ALIPAY_OPEN_ID"}},
     )  # fmt: skip
     assert open_id["status"] == "SUCCESS" and fake_alipay.balance == 10_000 - 10
+    named = client.api_alipay_fund_trans_uni_transfer("b9", "ALIPAY_LOGON_ID", "someone@example.com", "1.00", "张三")
+    assert named["status"] == "SUCCESS" and fake_alipay.paid_out_by_key() == {"b8": 10, "b9": 100}
 
 
 def test_dealing_transfers_settle_later():
