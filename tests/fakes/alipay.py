@@ -21,6 +21,13 @@ Protocol, as implemented here (sources: opendocs.alipay.com pages for each metho
 
 Inside the fake every amount is integer fen; yuan strings exist only on the wire and are parsed with Decimal.
 Times are Asia/Shanghai wall-clock strings; the fake reads ``datetime.now`` so time-machine moves it.
+
+Guessed, for want of a documented answer (change here if production shows otherwise): the 40006
+isv.insufficient-isv-permissions answer to a transfer in public-key mode; isv.invalid-app-cert-sn /
+isv.invalid-alipay-root-cert-sn for wrong certificate SNs; isv.missing-parameter for a missing business parameter;
+ACQ.DISCORDANT_REPEAT_REQUEST for a repeated out_request_no with another amount; closing a closed trade succeeds;
+isp.bill_not_exist for today's bill (not generated until the next day); the bill summary files' layout, the
+signcustomer 业务类型 names and the bill ZIP's download page; an expired bill URL answering 404; no service fees.
 """
 
 from __future__ import annotations
