@@ -1,0 +1,1 @@
+"""Local fakes of the payment channels, for tests."""
