@@ -293,7 +293,7 @@ class PayoutErrorAdmin(admin.ModelAdmin):
         outcomes: Counter[str] = Counter()
         for error in queryset.filter(status=ErrorStatus.OPEN):
             if error.clock_day_id:
-                outcomes[packet_pay(error.clock_day_id, handler=handler)] += 1
+                outcomes[packet_pay(error.clock_day_id, handler=handler).outcome] += 1
             else:
                 order = ClockOrder.objects.filter(order_no=error.order_no.removesuffix("R")).first()
                 outcomes[refund_pay(order.pk, handler=handler) if order else Outcome.NOT_CLAIMED] += 1

@@ -122,6 +122,13 @@ class PayoutFailed(ClockError):
     message = "您的账号可能存在问题，系统会在24小时之内自动打款到您的账户，请注意查收"
 
 
+class PayoutHeld(ClockError):
+    """The channel cannot pay this amount (below its minimum or above a cap): owed, paid once it can be."""
+
+    code = "payout_held"
+    message = "红包金额超出渠道限额，已为您保留，将在可发放时自动发放"
+
+
 class NoPayoutHandler(ClockError):
     code = "no_payout_handler"
     message = "未配置打款渠道"

@@ -92,7 +92,11 @@ class CashClock:
     def user_open_red(self, uid: int, handler: Handler | None = None) -> dict[str, Any]:
         """Pay a winner of yesterday's round stake + packet through ``handler`` (default
         ``CLOCK["PAYOUT_HANDLER"]``); ``handler(transfer) -> Mapping`` is the seed's closure."""
-        return {"assign": {"money": packet_open(uid=uid, handler=handler)}}
+        opened = packet_open(uid=uid, handler=handler)
+        assign: dict[str, Any] = {"money": opened.money, "state": opened.state}
+        if opened.confirm is not None:
+            assign["confirm"] = opened.confirm
+        return {"assign": assign}
 
 
 def _profile(extra: Mapping[str, Any]) -> dict[str, str]:

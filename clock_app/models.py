@@ -124,8 +124,9 @@ class ClockStatus(models.IntegerChoices):
 class RedStatus(models.IntegerChoices):
     UNPAID = 1, "Unpaid"
     PAID = 2, "Paid"
-    PAYING = 3, "Paying (outcome unknown)"
-    FAILED = 4, "Failed"
+    PAYING = 3, "Paying (sent, not final or outcome unknown)"
+    FAILED = 4, "Failed (refused, offered again)"
+    AWAITING = 5, "Awaiting the user's confirmation at the channel"
 
 
 class Participation(Timestamped):
@@ -152,6 +153,10 @@ class Participation(Timestamped):
     )
     payout_attempts = models.PositiveIntegerField(default=0)
     payout_claimed_at = models.DateTimeField(null=True, blank=True)
+    payout_renewals = models.PositiveIntegerField(
+        default=0,
+        help_text="Transfers of this payout the channel confirmed as failed (each re-offer has a new number).",
+    )
 
     class Meta:
         db_table = "pay_clock_day"

@@ -130,7 +130,7 @@ def test_a_hanging_handler_is_an_unknown_outcome_after_the_payout_timeout():
 
     try:
         with time_machine.travel(local(NEXT, "09:00:00"), tick=False):
-            assert packet_pay(part.pk, handler=hang) == Outcome.UNKNOWN
+            assert packet_pay(part.pk, handler=hang).outcome == Outcome.UNKNOWN
             result = CashClock().user_open_red(part.uid, handler=hang)
     finally:
         release.set()

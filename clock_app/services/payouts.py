@@ -1,52 +1,54 @@
 """Money out: red packets (stake + packet) and refunds, each paid exactly once.
 
-The state machine of one payout (``pay_clock_day.red_status``; refunds use ``pay_clock_order.refund_*``):
+The state machine of one packet (``pay_clock_day.red_status``; refunds use ``pay_clock_order.refund_*``)::
 
-    unpaid(1) ──claim──▶ paying(3) ──SUCCESS──▶ paid(2)      (+ player totals, ledger row: one transaction)
-    failed(4) ──claim──▶    │      ──FAIL─────▶ failed(4)    (+ pay_clock_user_error_log row)
-    paying older than       │      ──exception/timeout──▶ stays paying: outcome unknown
-    PAYOUT_RETRY_AFTER ─────┘
+    unpaid(1) ─┐                 ┌─ SUCCESS ───────────▶ paid(2)       + player totals + ledger row, one transaction
+    failed(4) ─┤                 ├─ WAIT_USER_CONFIRM ─▶ awaiting(5)   the user confirms at the channel
+    awaiting(5)┼─claim─▶ paying(3)┼─ PENDING / unknown ─▶ stays paying  asked about later (same number)
+    paying ────┘  (stale)        ├─ HELD ──────────────▶ unpaid(1)     owed, not sent: outside the channel's limits
+                                 └─ FAIL ──────────────▶ failed(4)     + error row; the next offer has a new number
 
-1. **Claim**: a conditional ``UPDATE … SET red_status = paying, payout_attempts = payout_attempts + 1`` from
-   a claimable state, committed at once (``atomic(durable=True)``: calling this inside someone else's
-   transaction is an error, because a rollback of it would forget a transfer that happened). Exactly one
-   caller wins; the attempt number it wrote is its fence.
-2. **Call** the handler with no transaction open and no lock held — a slow channel never blocks the
-   database. The transfer's ``order_no`` is the row's ``payout_no``, minted with the row: every retry of
-   one payout carries the same idempotency key, so the channel pays it at most once.
-3. **Record** with a conditional ``UPDATE … WHERE red_status = paying AND payout_attempts = <fence>``. If a
-   retry took the payout over meanwhile, the stale caller's record changes nothing.
+1. **Claim**: ``SELECT … FOR UPDATE`` of the row in a claimable state, then ``UPDATE … SET red_status = paying,
+   payout_attempts = payout_attempts + 1``, committed at once (``atomic(durable=True)``: inside someone
+   else's transaction a rollback would forget a transfer that happened). Exactly one caller wins; the
+   attempt number it wrote is its fence.
+2. **Ask first**: a payout that was sent before and is not final (paying, awaiting) is asked about at the
+   channel (``handler.query``) before anything is sent: paid → recorded; still waiting → kept (re-sent only
+   to hand the user the bill's package again); cancelled or failed → the failure is recorded and a new
+   transfer offered at once; unknown → left paying. Only when the channel has no such transfer is it sent
+   again — the same number, the same amount.
+3. **Call** the handler with no transaction open and no lock held, with ``CLOCK["PAYOUT_TIMEOUT"]``.
+4. **Record** with a conditional ``UPDATE … WHERE red_status = paying AND payout_attempts = <fence>``. A
+   confirmed success is recorded whoever holds the claim (the channel paid that number once).
 
-The database decides every race (no cache lock): a process killed at any point leaves either a claimable
-row or a *paying* row that ``clock_push_red`` retries, with the same ``payout_no``, once it is older than
+The channel's own notifications (``transfer-notify/``, ``refund-notify/``) record outcomes through
+:func:`payout_record` and :func:`refund_record`, fenced by the transfer's number instead of an attempt.
+The database decides every race (no cache lock): a process killed at any point leaves a claimable row or a
+*paying* row that ``clock_push_red`` asks about, with the same number, once it is older than
 ``CLOCK["PAYOUT_RETRY_AFTER"]``.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from enum import StrEnum
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Exists, F, OuterRef, Q
+from django.db.models import Count, Exists, F, OuterRef, Q, Sum
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from .. import calendar
 from ..conf import clock_settings
-from ..deadline import call_with_deadline
 from ..exceptions import (
     AlreadyPaid,
-    InvalidInput,
-    NoPayoutHandler,
     NotParticipant,
     NotWinner,
     PayoutFailed,
+    PayoutHeld,
     PayoutInProgress,
     RedNotOpen,
 )
@@ -66,91 +68,39 @@ from ..money import yuan
 from .ledger import ledger_write
 from .players import require_uid
 from .settlement import round_settle_if_due
+from .transfers import (
+    Answer,
+    Handler,
+    Outcome,
+    Transfer,
+    call_channel,
+    query_of,
+    resolve_handler,
+    transfer_succeeded,
+)
+
+__all__ = [
+    "Handler",
+    "OpenResult",
+    "Outcome",
+    "PushReport",
+    "Transfer",
+    "packet_open",
+    "packet_pay",
+    "payout_record",
+    "refund_key",
+    "refund_pay",
+    "refund_record",
+    "refunds_push",
+    "resolve_handler",
+    "round_push",
+    "transfer_succeeded",
+]
 
 logger = logging.getLogger(__name__)
 
 KEYSET_BATCH = 500
-
-
-@dataclass(frozen=True)
-class Transfer:
-    """What a payout handler is asked to send. ``order_no`` is the idempotency key at the channel."""
-
-    order_no: str
-    uid: int
-    openid: str
-    amount: int  # fen
-    clock_day: date
-    kind: str = "packet"  # "packet" (stake + red packet) or "refund"
-    transaction_id: str = ""  # refunds: the channel transaction that brought the money in
-
-
-Handler = Callable[[Transfer], Mapping[str, Any]]
-
-
-class Outcome(StrEnum):
-    PAID = "paid"
-    FAILED = "failed"
-    UNKNOWN = "unknown"  # the handler raised or timed out: left paying, retried later with the same key
-    NOT_CLAIMED = "not_claimed"  # someone else holds it, or it is already paid
-
-
-def resolve_handler(handler: Handler | None) -> Handler:
-    handler = handler or clock_settings.import_payout_handler()
-    if handler is None:
-        raise NoPayoutHandler()
-    if not callable(handler):
-        raise InvalidInput("handler_invalid", "打款渠道必须是可调用对象")
-    return handler
-
-
-def transfer_succeeded(answer: Any) -> bool:
-    """Success iff ``result_code == "SUCCESS"`` (and ``return_code == "SUCCESS"`` when present)."""
-    if not isinstance(answer, Mapping) or answer.get("result_code") != "SUCCESS":
-        return False
-    return answer.get("return_code", "SUCCESS") == "SUCCESS"
-
-
-def answer_text(answer: Any) -> str:
-    """What a channel answered, as text that any database column takes: JSON when it can be, else ``repr``
-    (a mapping with bytes keys or objects must not turn a paid transfer into an error), without NULs."""
-    try:
-        text = json.dumps(answer, ensure_ascii=False, default=str)
-    except Exception:  # bytes keys, an object whose str() raises, a cycle…
-        try:
-            text = repr(answer)
-        except Exception:  # a repr that raises: say so rather than fail the record
-            text = f"<unprintable {type(answer).__name__}>"
-    return text.replace("\x00", "")[:4000]
-
-
-def _call(handler: Handler, transfer: Transfer) -> tuple[Outcome, str]:
-    """Call the channel (outside any transaction: every claim before it is a durable, committed one) with
-    ``CLOCK["PAYOUT_TIMEOUT"]``. Whatever the handler returns or raises maps to an outcome: a confirmed
-    success, a refusal, or unknown (raised, timed out, or an answer that cannot even be read)."""
-    try:
-        answer = call_with_deadline(handler, transfer, timeout=clock_settings.payout_timeout)
-    except Exception as exc:  # the outcome is unknown: the money may or may not have left
-        logger.exception("transfer %s of %s fen: handler raised, outcome unknown", transfer.order_no, transfer.amount)
-        return Outcome.UNKNOWN, answer_text(f"{type(exc).__name__}: {exc}")
-    try:
-        outcome = Outcome.PAID if transfer_succeeded(answer) else Outcome.FAILED
-    except Exception:  # a mapping whose lookups raise: we cannot tell what happened
-        logger.exception("transfer %s: the handler's answer cannot be read, outcome unknown", transfer.order_no)
-        outcome = Outcome.UNKNOWN
-    return outcome, answer_text(answer)
-
-
-# --- red packets -------------------------------------------------------------------------------------------
-
-
-def _claimable_packets(now: datetime, *, retry: bool) -> Q:
-    if not retry:
-        return Q(red_status=RedStatus.UNPAID)
-    stale = now - timedelta(seconds=clock_settings.payout_retry_after)
-    return Q(red_status__in=[RedStatus.UNPAID, RedStatus.FAILED]) | Q(
-        red_status=RedStatus.PAYING, payout_claimed_at__lte=stale
-    )
+SENT = (RedStatus.PAYING, RedStatus.AWAITING)  # sent before, not final: asked about before anything is re-sent
 
 
 def _clock(now: datetime | None) -> Callable[[], datetime]:
@@ -159,87 +109,208 @@ def _clock(now: datetime | None) -> Callable[[], datetime]:
     return (lambda: now) if now is not None else timezone.now
 
 
+def _stale(now: datetime) -> datetime:
+    return now - timedelta(seconds=clock_settings.payout_retry_after)
+
+
+# --- red packets -------------------------------------------------------------------------------------------
+
+
+def _claimable_packets(now: datetime, *, by_user: bool) -> Q:
+    """What a caller may claim. The push job: anything unpaid, failed, or sent longer than
+    ``PAYOUT_RETRY_AFTER`` ago without a final answer. The winner opening their packet: also a packet awaiting
+    their confirmation, whatever its age (they want the bill's package again)."""
+    owed = Q(red_status__in=[RedStatus.UNPAID, RedStatus.FAILED])
+    stale = Q(red_status__in=SENT, payout_claimed_at__lte=_stale(now))
+    return owed | stale | Q(red_status=RedStatus.AWAITING) if by_user else owed | stale
+
+
 SETTLED_ROUND = Exists(Round.objects.filter(clock_day=OuterRef("clock_day"), settled_at__isnull=False))
 
 
-def packet_pay(participation_id: int, *, handler: Handler, now: datetime | None = None, retry: bool = True) -> Outcome:
+@dataclass(frozen=True)
+class PayResult:
+    outcome: Outcome
+    confirm: dict[str, str] | None = None
+
+
+def _transfer(row: Participation) -> Transfer:
+    return Transfer(
+        row.payout_no,
+        row.uid,
+        row.source_uid,
+        row.order_money + row.red_money,
+        row.clock_day,
+        renewals=row.payout_renewals,
+    )
+
+
+def packet_pay(
+    participation_id: int, *, handler: Handler, now: datetime | None = None, by_user: bool = False
+) -> PayResult:
     """Pay one winner stake + packet, exactly once (see the module docstring). Only a settled round's
     packets can be claimed: before settlement a winner's packet is not known."""
     clock = _clock(now)
-    now = clock()
     with transaction.atomic(durable=True):
-        claimed = Participation.objects.filter(
-            _claimable_packets(now, retry=retry),
-            SETTLED_ROUND,
-            pk=participation_id,
-            clock_status=ClockStatus.CLOCKED_IN,
-        ).update(
+        row = (
+            Participation.objects.select_for_update()
+            .filter(
+                _claimable_packets(clock(), by_user=by_user),
+                SETTLED_ROUND,
+                pk=participation_id,
+                clock_status=ClockStatus.CLOCKED_IN,
+            )
+            .first()
+        )
+        if row is None:
+            return PayResult(Outcome.NOT_CLAIMED)
+        previous = row.red_status
+        Participation.objects.filter(pk=row.pk).update(
             red_status=RedStatus.PAYING,
             payout_attempts=F("payout_attempts") + 1,
-            payout_claimed_at=now,
+            payout_claimed_at=clock(),
+            update_time=clock(),
+        )
+        row.payout_attempts += 1
+    query = query_of(handler)
+    if previous in SENT and query is not None:
+        asked = call_channel(query, _transfer(row))
+        if asked.outcome is Outcome.FAILED:
+            # That transfer is over (cancelled, expired, failed): record it and offer a new one at once.
+            if not _packet_failed(row, asked, clock(), keep_claim=True):
+                return PayResult(Outcome.NOT_CLAIMED)
+            row.payout_renewals += 1
+        elif asked.outcome is Outcome.CONFIRM and by_user:
+            pass  # still waiting: sent again (same number, same amount) only to hand the user its package
+        elif asked.outcome is not Outcome.NOT_FOUND:
+            return _packet_record(row, asked, clock())
+    return _packet_record(row, call_channel(handler, _transfer(row)), clock())
+
+
+def _mine(row: Participation):
+    """The row while our claim holds: still paying, with our attempt number."""
+    return Participation.objects.filter(pk=row.pk, red_status=RedStatus.PAYING, payout_attempts=row.payout_attempts)
+
+
+def _packet_record(row: Participation, answer: Answer, now: datetime) -> PayResult:
+    outcome = answer.outcome
+    if outcome is Outcome.PAID:
+        _packet_paid(row, answer.text, now)
+    elif outcome is Outcome.FAILED:
+        _packet_failed(row, answer, now)
+    elif outcome is Outcome.CONFIRM:
+        _mine(row).update(red_status=RedStatus.AWAITING, pay_result=answer.text, update_time=now)
+    elif outcome is Outcome.HELD:
+        # Not sent: owed, and offered again on the next push (or when the operator lifts the limit).
+        _mine(row).update(red_status=RedStatus.UNPAID, payout_claimed_at=None, pay_result=answer.text, update_time=now)
+        logger.warning("payout %s held back by the channel's limits: %s", row.payout_no, answer.text)
+    else:  # PENDING, UNKNOWN (or a NOT_FOUND answer to a send): stays paying, asked about later
+        _mine(row).update(pay_result=answer.text, update_time=now)
+    return PayResult(outcome, answer.confirm)
+
+
+def _packet_paid(row: Participation, text: str, now: datetime) -> bool:
+    """Book a confirmed transfer, once — whoever holds the claim (a retry may have taken it over: the channel
+    paid this payout once, and the retry's answer changes nothing more)."""
+    amount = row.order_money + row.red_money
+    unpaid = Participation.objects.filter(pk=row.pk).exclude(red_status__in=[RedStatus.PAID, RedStatus.UNPAID])
+    with transaction.atomic(durable=True):
+        if not unpaid.update(
+            red_status=RedStatus.PAID, clock_money=amount, red_time=now, pay_result=text, update_time=now
+        ):
+            return False
+        Player.objects.filter(uid=row.uid).update(
+            income_money=F("income_money") + amount,
+            clock_max_money=Greatest(F("clock_max_money"), amount),
             update_time=now,
         )
-        if not claimed:
-            return Outcome.NOT_CLAIMED
-        row = Participation.objects.get(pk=participation_id)  # our claim's row lock makes this consistent
-    amount = row.order_money + row.red_money
-    transfer = Transfer(row.payout_no, row.uid, row.source_uid, amount, row.clock_day)
-    outcome, answer = _call(handler, transfer)
-    now = clock()
-    if outcome is Outcome.PAID:
-        # A confirmed transfer is recorded whoever holds the claim now (unless the row is already paid): if a
-        # retry took over meanwhile, the channel paid this payout_no once and the retry's answer, success
-        # or "duplicate", changes nothing more.
-        unpaid = Participation.objects.filter(pk=row.pk, red_status__in=[RedStatus.PAYING, RedStatus.FAILED])
+        ledger_write(
+            uid=row.uid,
+            clock_day=row.clock_day,
+            money_type=MoneyType.RED_PACKET,
+            amount=amount,
+            reference=row.payout_no,
+            content=f"用户ID: {row.uid} 参与 {row.clock_day:%Y-%m-%d} 打卡活动红包发放：{yuan(amount)} 元"
+            f"（本金 {yuan(row.order_money)} + 红包 {yuan(row.red_money)}）",
+        )
+        PayoutError.objects.filter(order_no=row.payout_no, status=ErrorStatus.OPEN).update(
+            status=ErrorStatus.REPAIRED, update_time=now
+        )
+    return True
+
+
+def _packet_failed(row: Participation, answer: Answer, now: datetime, *, keep_claim: bool = False) -> bool:
+    """The channel will not pay this transfer: failed (owed, offered again with the next number) — or, when
+    the caller goes on to offer the next transfer itself, still claimed by it."""
+    with transaction.atomic(durable=True):
+        if not _mine(row).update(
+            red_status=RedStatus.PAYING if keep_claim else RedStatus.FAILED,
+            payout_renewals=F("payout_renewals") + 1,
+            pay_result=answer.text,
+            update_time=now,
+        ):
+            return False
+        PayoutError.objects.create(
+            clock_day_id=row.pk,
+            clock_day=row.clock_day,
+            red_money=row.order_money + row.red_money,
+            order_no=row.payout_no,
+            uid=row.uid,
+            error_msg="the channel did not pay the transfer",
+            pay_result=answer.text,
+        )
+    logger.warning("payout %s refused or cancelled by the channel: %s", row.payout_no, answer.text)
+    return True
+
+
+def payout_record(payout_no: str, renewals: int, answer: Answer, *, now: datetime | None = None) -> bool:
+    """The channel's notification about one transfer of a packet (``transfer-notify/``). Paid is booked once,
+    whoever holds the claim; a failure counts only for the transfer that is the payout's current one."""
+    now = now or timezone.now()
+    row = Participation.objects.filter(payout_no=payout_no).first()
+    if row is None:
+        return False
+    if answer.outcome is Outcome.PAID:
+        return _packet_paid(row, answer.text, now)
+    if answer.outcome is Outcome.FAILED:
+        current = Participation.objects.filter(pk=row.pk, red_status__in=SENT, payout_renewals=renewals)
         with transaction.atomic(durable=True):
-            if unpaid.update(
-                red_status=RedStatus.PAID, clock_money=amount, red_time=now, pay_result=answer, update_time=now
+            if not current.update(
+                red_status=RedStatus.FAILED,
+                payout_renewals=F("payout_renewals") + 1,
+                pay_result=answer.text,
+                update_time=now,
             ):
-                Player.objects.filter(uid=row.uid).update(
-                    income_money=F("income_money") + amount,
-                    clock_max_money=Greatest(F("clock_max_money"), amount),
-                    update_time=now,
-                )
-                ledger_write(
-                    uid=row.uid,
-                    clock_day=row.clock_day,
-                    money_type=MoneyType.RED_PACKET,
-                    amount=amount,
-                    reference=row.payout_no,
-                    content=f"用户ID: {row.uid} 参与 {row.clock_day:%Y-%m-%d} 打卡活动红包发放：{yuan(amount)} 元"
-                    f"（本金 {yuan(row.order_money)} + 红包 {yuan(row.red_money)}）",
-                )
-                PayoutError.objects.filter(order_no=row.payout_no, status=ErrorStatus.OPEN).update(
-                    status=ErrorStatus.REPAIRED, update_time=now
-                )
-    elif outcome is Outcome.UNKNOWN:
-        # Nothing is decided; the row stays paying. Say why for the operator (only while the claim is ours).
-        Participation.objects.filter(
-            pk=row.pk, red_status=RedStatus.PAYING, payout_attempts=row.payout_attempts
-        ).update(pay_result=answer, update_time=now)
-    elif outcome is Outcome.FAILED:
-        # A refusal counts only for our own claim: if a retry took over, its answer decides.
-        mine = Participation.objects.filter(pk=row.pk, red_status=RedStatus.PAYING, payout_attempts=row.payout_attempts)
-        with transaction.atomic(durable=True):
-            if mine.update(red_status=RedStatus.FAILED, pay_result=answer, update_time=now):
-                PayoutError.objects.create(
-                    clock_day_id=row.pk,
-                    clock_day=row.clock_day,
-                    red_money=amount,
-                    order_no=row.payout_no,
-                    uid=row.uid,
-                    error_msg="channel refused the transfer",
-                    pay_result=answer,
-                )
-        logger.warning("payout %s of %s fen refused by the channel: %s", row.payout_no, amount, answer)
-    return outcome
+                return False
+            PayoutError.objects.create(
+                clock_day_id=row.pk,
+                clock_day=row.clock_day,
+                red_money=row.order_money + row.red_money,
+                order_no=row.payout_no,
+                uid=row.uid,
+                error_msg="the channel closed the transfer unpaid",
+                pay_result=answer.text,
+            )
+        return True
+    return False  # not final: nothing to record
 
 
-def packet_open(*, uid: int, handler: Handler | None = None, now: datetime | None = None) -> int:
-    """A winner of yesterday's round opens their red packet (seed 3.7); returns stake + packet in fen.
+@dataclass(frozen=True)
+class OpenResult:
+    """What opening a packet gave: ``paid`` (money in the user's hands), ``confirm`` (the user confirms the
+    channel's bill with ``confirm``), or ``pending`` (sent, not final)."""
+
+    money: int  # stake + packet, fen
+    state: str
+    confirm: dict[str, str] | None = None
+
+
+def packet_open(*, uid: int, handler: Handler | None = None, now: datetime | None = None) -> OpenResult:
+    """A winner of yesterday's round opens their red packet (seed 3.7).
 
     From ``red_open`` (08:05) on the morning after the check-in. If the round is not settled yet it is
-    settled first (under its row lock, once), rather than telling the user to come back.
+    settled first (under its row lock, once), rather than telling the user to come back. Opened again while
+    its bill awaits their confirmation, it hands out the same bill again (or a new one once it was cancelled).
     """
     require_uid(uid)
     handler = resolve_handler(handler)
@@ -254,50 +325,80 @@ def packet_open(*, uid: int, handler: Handler | None = None, now: datetime | Non
     if part.clock_status != ClockStatus.CLOCKED_IN:
         raise NotWinner()
     round_settle_if_due(day, now=now)
-    outcome = packet_pay(part.pk, handler=handler, now=now, retry=False)
-    if outcome is Outcome.PAID:
-        return Participation.objects.values_list("clock_money", flat=True).get(pk=part.pk)
-    if outcome is Outcome.FAILED:
+    result = packet_pay(part.pk, handler=handler, now=now, by_user=True)
+    row = Participation.objects.values("red_status", "order_money", "red_money", "pay_result").get(pk=part.pk)
+    money = row["order_money"] + row["red_money"]
+    if result.outcome is Outcome.PAID:
+        return OpenResult(money, "paid")
+    if result.outcome is Outcome.CONFIRM and result.confirm:
+        return OpenResult(money, "confirm", result.confirm)
+    if result.outcome in (Outcome.CONFIRM, Outcome.PENDING, Outcome.UNKNOWN):
+        return OpenResult(money, "pending")
+    if result.outcome is Outcome.FAILED:
         raise PayoutFailed()
-    if outcome is Outcome.UNKNOWN:
-        raise PayoutInProgress()
-    status = Participation.objects.values_list("red_status", flat=True).get(pk=part.pk)
-    raise {RedStatus.PAID: AlreadyPaid, RedStatus.FAILED: PayoutFailed}.get(status, PayoutInProgress)()
+    if result.outcome is Outcome.HELD:
+        raise PayoutHeld()
+    if row["red_status"] == RedStatus.PAID:
+        raise AlreadyPaid()
+    raise PayoutInProgress()
 
 
 # --- refunds -----------------------------------------------------------------------------------------------
 
 
 def refund_key(order: ClockOrder) -> str:
-    """The refund's idempotency key at the channel (and its ledger reference)."""
+    """The refund's idempotency key at the channel (and its ledger reference); the same on every retry."""
     return f"{order.order_no}R"
 
 
 def refund_pay(order_id: int, *, handler: Handler, now: datetime | None = None) -> Outcome:
-    """Pay back one payment that could not join a round (``refund_status`` refunding), exactly once."""
+    """Pay back one payment that could not join a round (``refund_status`` refunding), exactly once. A refund
+    sent before without a final answer keeps its claim; once older than ``PAYOUT_RETRY_AFTER`` it is asked
+    about first, and sent again with the same key only if the channel has no such refund."""
     clock = _clock(now)
-    now = clock()
-    stale = now - timedelta(seconds=clock_settings.payout_retry_after)
     with transaction.atomic(durable=True):
-        claimed = ClockOrder.objects.filter(
-            Q(refund_claimed_at__isnull=True) | Q(refund_claimed_at__lte=stale),
-            pk=order_id,
-            refund_status=RefundStatus.REFUNDING,
-        ).update(refund_attempts=F("refund_attempts") + 1, refund_claimed_at=now, update_time=now)
-        if not claimed:
+        order = (
+            ClockOrder.objects.select_for_update()
+            .filter(
+                Q(refund_claimed_at__isnull=True) | Q(refund_claimed_at__lte=_stale(clock())),
+                pk=order_id,
+                refund_status=RefundStatus.REFUNDING,
+            )
+            .first()
+        )
+        if order is None:
             return Outcome.NOT_CLAIMED
-        order = ClockOrder.objects.get(pk=order_id)
-    key = refund_key(order)
+        sent_before = order.refund_claimed_at is not None
+        ClockOrder.objects.filter(pk=order.pk).update(
+            refund_attempts=F("refund_attempts") + 1, refund_claimed_at=clock(), update_time=clock()
+        )
+        order.refund_attempts += 1
     transfer = Transfer(
-        key, order.user_id, order.buyer_id, order.pay_amount, order.clock_day, "refund", order.transaction_id
+        refund_key(order),
+        order.user_id,
+        order.buyer_id,
+        order.pay_amount,
+        order.clock_day,
+        "refund",
+        order.transaction_id,
+        total=order.pay_amount,
     )
-    outcome, answer = _call(handler, transfer)
-    now = clock()
+    query = query_of(handler)
+    if sent_before and query is not None:
+        answer = call_channel(query, transfer)
+        if answer.outcome is not Outcome.NOT_FOUND:
+            return _refund_record(order, answer, clock(), fenced=True)
+    return _refund_record(order, call_channel(handler, transfer), clock(), fenced=True)
+
+
+def _refund_record(order: ClockOrder, answer: Answer, now: datetime, *, fenced: bool) -> Outcome:
     pending = ClockOrder.objects.filter(pk=order.pk, refund_status=RefundStatus.REFUNDING)
-    if outcome is Outcome.PAID:  # recorded whoever holds the claim now, as for packets
+    mine = pending.filter(refund_attempts=order.refund_attempts) if fenced else pending
+    key = refund_key(order)
+    if answer.outcome is Outcome.PAID:  # booked whoever holds the claim, as for packets
         with transaction.atomic(durable=True):
             if pending.update(
-                refund_status=RefundStatus.REFUNDED, refund_time=now, refund_result=answer, update_time=now
+                refund_status=RefundStatus.REFUNDED, refund_time=now, refund_result=answer.text, update_time=now
             ):
                 ledger_write(
                     uid=order.user_id,
@@ -310,22 +411,32 @@ def refund_pay(order_id: int, *, handler: Handler, now: datetime | None = None) 
                 PayoutError.objects.filter(order_no=key, status=ErrorStatus.OPEN).update(
                     status=ErrorStatus.REPAIRED, update_time=now
                 )
-    elif outcome is Outcome.FAILED:
+    elif answer.outcome in (Outcome.FAILED, Outcome.HELD):
         with transaction.atomic(durable=True):
-            # Released at once: the next push tries again (the channel adapter derives a new number if it needs).
-            if pending.filter(refund_attempts=order.refund_attempts).update(
-                refund_claimed_at=None, refund_result=answer, update_time=now
-            ):
+            # Released at once: the next push tries again, with the same key (WeChat and Alipay retry a
+            # refund under its number).
+            if mine.update(refund_claimed_at=None, refund_result=answer.text, update_time=now):
                 PayoutError.objects.create(
                     clock_day_id=0,
                     clock_day=order.clock_day,
                     red_money=order.pay_amount,
                     order_no=key,
                     uid=order.user_id,
-                    error_msg="channel refused the refund",
-                    pay_result=answer,
+                    error_msg="the channel did not pay the refund",
+                    pay_result=answer.text,
                 )
-    return outcome
+    else:  # accepted and processing, or unknown: the claim stays, asked about once it is stale
+        mine.update(refund_result=answer.text, update_time=now)
+    return answer.outcome
+
+
+def refund_record(key: str, answer: Answer, *, now: datetime | None = None) -> bool:
+    """The channel's notification about a refund (``refund-notify/``)."""
+    order = ClockOrder.objects.filter(order_no=key.removesuffix("R")).first() if key.endswith("R") else None
+    if order is None or answer.outcome not in (Outcome.PAID, Outcome.FAILED):
+        return False
+    _refund_record(order, answer, now or timezone.now(), fenced=False)
+    return True
 
 
 def refunds_push(*, handler: Handler | None = None, now: datetime | None = None) -> tuple[dict[str, int], int]:
@@ -351,12 +462,34 @@ class PushReport:
     clock_day: date
     outcomes: dict[str, int] = field(default_factory=dict)
     refunds: dict[str, int] = field(default_factory=dict)
-    unpaid: int = 0  # winners of the round still not paid after the run
+    unpaid: int = 0  # winners of the round still not paid after the run (any state but paid)
     refunds_pending: int = 0
+    # What the round's winners are still owed, by state: {"owed"|"failed"|"pending"|"awaiting": (count, fen)}
+    owing: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     @property
     def complete(self) -> bool:
-        return not self.unpaid and not self.refunds_pending
+        """Nothing left for the operator: every winner paid or holding a bill to confirm, no refund pending."""
+        return not self.refunds_pending and all(state == "awaiting" for state in self.owing)
+
+
+OWING_STATES = {
+    RedStatus.UNPAID: "owed",
+    RedStatus.FAILED: "failed",
+    RedStatus.PAYING: "pending",
+    RedStatus.AWAITING: "awaiting",
+}
+
+
+def round_owing(day: date) -> dict[str, tuple[int, int]]:
+    """What round ``day``'s winners are still owed, by state, in one grouped query."""
+    rows = (
+        Participation.objects.filter(clock_day=day, clock_status=ClockStatus.CLOCKED_IN)
+        .exclude(red_status=RedStatus.PAID)
+        .values("red_status")
+        .annotate(n=Count("id"), fen=Sum(F("order_money") + F("red_money")))
+    )
+    return {OWING_STATES[RedStatus(r["red_status"])]: (r["n"], r["fen"] or 0) for r in rows}
 
 
 def round_push(
@@ -368,10 +501,10 @@ def round_push(
     id_range: tuple[int, int] | None = None,
     refunds: bool = True,
 ) -> PushReport:
-    """Pay every winner of round ``day`` who is not paid (not opened, failed, or paying for longer than
-    ``PAYOUT_RETRY_AFTER``), then every pending refund. Keyset batches over the primary key — never OFFSET
-    over rows being changed, the seed's bug that skipped every other batch. ``id_range`` (inclusive) lets
-    several workers share one round."""
+    """Pay every winner of round ``day`` who is not paid (not opened, failed, or sent longer than
+    ``PAYOUT_RETRY_AFTER`` ago without a final answer — those are asked about first), then every pending
+    refund. Keyset batches over the primary key — never OFFSET over rows being changed, the seed's bug that
+    skipped every other batch. ``id_range`` (inclusive) lets several workers share one round."""
     handler = resolve_handler(handler)
     round_settle_if_due(day, now=now)
     report = PushReport(day)
@@ -379,7 +512,7 @@ def round_push(
     if id_range:
         winners = winners.filter(pk__gte=id_range[0], pk__lte=id_range[1])
     # Candidates as of the start; each claim re-checks its own row against its own clock.
-    due = winners.filter(_claimable_packets(now or timezone.now(), retry=True))
+    due = winners.filter(_claimable_packets(now or timezone.now(), by_user=False))
     last_id, done = 0, 0
     while True:
         batch = list(due.filter(pk__gt=last_id).order_by("pk").values_list("pk", flat=True)[:KEYSET_BATCH])
@@ -387,10 +520,10 @@ def round_push(
             break
         for pk in batch:
             try:
-                outcome = packet_pay(pk, handler=handler, now=now)
+                outcome: Any = packet_pay(pk, handler=handler, now=now).outcome
             except Exception:
                 # One broken row must not hold every later winner hostage: it stays unpaid or paying (and the
-                # run exits non-zero); a claimed row is retried with its same payout_no.
+                # run exits non-zero); a claimed row is asked about later with its same number.
                 logger.exception("push round %s: payout of pay_clock_day %s failed", day, pk)
                 outcome = "error"
             report.outcomes[outcome] = report.outcomes.get(outcome, 0) + 1
@@ -399,13 +532,14 @@ def round_push(
             progress(f"round {day}: {done} payouts attempted")
     if refunds:
         report.refunds, report.refunds_pending = refunds_push(handler=handler, now=now)
-    report.unpaid = winners.exclude(red_status=RedStatus.PAID).count()
+    report.owing = round_owing(day)
+    report.unpaid = sum(n for n, _ in report.owing.values())
     logger.info(
-        "push round %s: %s; refunds %s; %s unpaid, %s refunds pending",
+        "push round %s: %s; refunds %s; still owed %s, %s refunds pending",
         day,
         report.outcomes,
         report.refunds,
-        report.unpaid,
+        report.owing,
         report.refunds_pending,
     )
     return report

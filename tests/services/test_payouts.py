@@ -7,7 +7,7 @@ from django.core.management.base import CommandError
 from django.test import override_settings
 
 from clock_app.audit import audit
-from clock_app.exceptions import AlreadyPaid, NotParticipant, NotWinner, PayoutFailed, PayoutInProgress, RedNotOpen
+from clock_app.exceptions import AlreadyPaid, NotParticipant, NotWinner, PayoutFailed, RedNotOpen
 from clock_app.facade import CashClock
 from clock_app.models import (
     ClockOrder,
@@ -21,7 +21,7 @@ from clock_app.models import (
     RefundStatus,
     Round,
 )
-from clock_app.services import payouts as payouts_module
+from clock_app.services import transfers as transfers_module
 from clock_app.services.payouts import Outcome, packet_open, round_push, transfer_succeeded
 
 from ..conftest import local
@@ -35,8 +35,11 @@ FAIL = {"return_code": "SUCCESS", "result_code": "FAIL", "err_code": "NOTENOUGH"
 
 
 def open_red(uid, handler, clock="08:05:00", day=NEXT):
+    """Open the packet; the money if it was paid at once (the seed's answer)."""
     with time_machine.travel(local(day, clock), tick=False):
-        return packet_open(uid=uid, handler=handler)
+        opened = packet_open(uid=uid, handler=handler)
+    assert opened.state == "paid", opened
+    return opened.money
 
 
 def push(handler, day=DAY, when=("2026-11-28", "03:00:00")):
@@ -133,8 +136,9 @@ def test_handler_fail_logs_then_push_pays_with_the_same_payout_no():
 
 def test_handler_raising_leaves_paying_and_push_completes_it_once_after_the_retry_age():
     play_round(DAY, 10, 7)
-    with pytest.raises(PayoutInProgress):
-        open_red(1, Channel(TimeoutError("channel timed out")), "08:05:00")
+    with time_machine.travel(local(NEXT, "08:05:00"), tick=False):
+        opened = packet_open(uid=1, handler=Channel(TimeoutError("channel timed out")))
+    assert opened.state == "pending"  # sent, outcome unknown
     part = Participation.objects.get(uid=1)
     assert part.red_status == RedStatus.PAYING
 
@@ -255,7 +259,7 @@ def test_a_confirmed_success_is_recorded_even_after_a_retry_took_over(monkeypatc
     """Attempt 1 is slow; past PAYOUT_RETRY_AFTER the push retries (attempt 2) and the channel answers it
     "duplicate" (a FAIL). Attempt 1's SUCCESS then arrives: the payout was made, so it is recorded once."""
     # The slow handler runs the push itself, inside this test's transaction: call it on this thread.
-    monkeypatch.setattr(payouts_module, "call_with_deadline", lambda function, *args, timeout: function(*args))
+    monkeypatch.setattr(transfers_module, "call_with_deadline", lambda function, *args, timeout: function(*args))
     play_round(DAY, 10, 7)
     part = Participation.objects.get(uid=1)
 
@@ -287,7 +291,7 @@ def test_a_packet_cannot_be_paid_before_its_round_is_settled():
     play_round(DAY, 3, 2)
     part = Participation.objects.get(uid=1)
     with time_machine.travel(local(NEXT, "07:00:00"), tick=False):
-        assert packet_pay(part.pk, handler=Channel()) == Outcome.NOT_CLAIMED
+        assert packet_pay(part.pk, handler=Channel()).outcome == Outcome.NOT_CLAIMED
     assert Participation.objects.get(pk=part.pk).red_status == RedStatus.UNPAID
 
 

@@ -8,14 +8,18 @@ from django.core.management.base import BaseCommand, CommandError
 
 from ... import calendar
 from ...exceptions import ClockError
+from ...money import yuan
 from ...services.payouts import round_push
 from ..days import add_day_option, parse_day_option
 
 
 class Command(BaseCommand):
     help = (
-        "Pay the winners of a round who did not open their packet, retry failed payouts and payouts of "
-        "unknown outcome (same payout_no), and pay pending refunds. Exits non-zero if anything is unpaid."
+        "Pay the winners of a round who did not open their packet, ask the channel about payouts sent "
+        "without a final answer (pending, unknown, awaiting the user's confirmation), offer failed or "
+        "cancelled ones again, and pay pending refunds. Prints what is still owed, pending and awaiting "
+        "confirmation; exits non-zero while anything is owed, failed, pending or a refund is pending "
+        "(a bill awaiting the user's confirmation is not an error)."
     )
 
     def add_arguments(self, parser):
@@ -28,10 +32,11 @@ class Command(BaseCommand):
             report = round_push(round_day, progress=self.stdout.write if show_progress else None)
         except ClockError as error:
             raise CommandError(f"round {round_day}: {error.code}: {error.message}") from None
+        owing = ", ".join(f"{state} {n} (¥{yuan(fen)})" for state, (n, fen) in sorted(report.owing.items()))
         summary = (
             f"round {round_day}: payouts {dict(report.outcomes) or 'none due'}; refunds "
-            f"{dict(report.refunds) or 'none due'}; {report.unpaid} winner(s) unpaid, "
-            f"{report.refunds_pending} refund(s) pending"
+            f"{dict(report.refunds) or 'none due'}; {report.unpaid} winner(s) unpaid"
+            f"{f' — {owing}' if owing else ''}; {report.refunds_pending} refund(s) pending"
         )
         if not report.complete:
             raise CommandError(summary)
