@@ -49,6 +49,13 @@ class ProfileUnavailable(ClockError):
     message = "无法获取您的支付身份信息，请先授权后参与"
 
 
+class ChannelUnavailable(ClockError):
+    """The payment channel gave no answer we can trust (timeout, error, unverifiable signature)."""
+
+    code = "channel_unavailable"
+    message = "支付渠道暂时不可用，请稍后重试"
+
+
 class EntryClosed(ClockError):
     """Round D takes stakes until 23:59:59 on D; an order of a closed round is not sent to the channel."""
 

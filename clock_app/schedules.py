@@ -32,6 +32,15 @@ def beat_schedule(push_at: str = "00:30", audit_at: str = "04:00") -> dict[str, 
             "task": "clock_app.settle_due",
             "schedule": crontab(minute="*/5", nowfun=_game_now),
         },
+        # Lost notifications: yesterday's waiting orders, once its entry closed and again before 05:00.
+        "clock_app.sweep-payments-after-midnight": {
+            "task": "clock_app.sweep_payments",
+            "schedule": crontab(hour=0, minute=5, nowfun=_game_now),
+        },
+        "clock_app.sweep-payments-before-the-window": {
+            "task": "clock_app.sweep_payments",
+            "schedule": crontab(hour=4, minute=30, nowfun=_game_now),
+        },
         "clock_app.push-two-days-ago": {
             "task": "clock_app.push_round",
             "schedule": crontab(hour=push_hour, minute=push_minute, nowfun=_game_now),

@@ -19,6 +19,7 @@ from .audit import audit, audit_players
 from .models import ClockStatus, Participation, Round
 from .services.payouts import refunds_push, round_push
 from .services.settlement import round_settle, round_settle_if_due, rounds_settle_due
+from .services.sweep import payments_sweep
 
 
 def _day(day: str | None, default_days_ago: int):
@@ -45,6 +46,13 @@ def settle_due_task() -> dict[str, Any]:
     """Settle every round whose frozen red-open time has passed (the beat runs it every five minutes)."""
     results = rounds_settle_due()
     return {"settled": [r.clock_day.isoformat() for r in results if not r.already_settled]}
+
+
+@shared_task(name="clock_app.sweep_payments", acks_late=True)
+def sweep_payments_task(day: str | None = None) -> dict[str, Any]:
+    """Apply payments of a round (default: yesterday's) whose notification never came."""
+    round_day = _day(day, 1)
+    return {"clock_day": round_day.isoformat(), "outcomes": dict(payments_sweep(round_day))}
 
 
 @shared_task(name="clock_app.push_round", acks_late=True)

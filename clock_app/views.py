@@ -31,6 +31,8 @@ from .exports import STATEMENT_PAGE, statement_chunks
 from .facade import CashClock, ClockCenter, Participator, failure
 from .models import ClockOrder, Round
 from .services.orders import order_notify, order_payment_deadline
+from .services.payouts import payout_record, refund_record
+from .services.transfers import Answer, answer_text, parse_channel_number, transfer_outcome
 
 logger = logging.getLogger(__name__)
 
@@ -120,9 +122,9 @@ def prepay(request, uid, body):
         order = ClockOrder.objects.get(order_no=result["data"]["order_no"])
         try:
             deadline = order_payment_deadline(order)
-        except ClockError as error:
+            result["data"]["payment"] = get_channel().prepay(order, expires_at=deadline)
+        except ClockError as error:  # entry closed, or the channel did not answer: the order waits, unpaid
             return failure(error)
-        result["data"]["payment"] = get_channel().prepay(order, expires_at=deadline)
     return result
 
 
@@ -197,6 +199,29 @@ def statement_file(request: HttpRequest, day: str) -> HttpResponse:
     response = StreamingHttpResponse(statement_chunks(the_round), content_type="application/x-ndjson")
     response["Content-Disposition"] = f'attachment; filename="clock-statement-{round_day}.jsonl"'
     return response
+
+
+@csrf_exempt
+@transaction.non_atomic_requests
+def transfer_notify(request: HttpRequest) -> HttpResponse:
+    """The channel's notification of a transfer's result (a packet's bill, or a refund): verified by its
+    signature, recorded once (``payout_record``/``refund_record``); anything forged changes nothing."""
+    channel = get_channel()
+    if request.method != "POST":
+        return _error(405, "method_not_allowed", "请使用 POST 请求")
+    try:
+        notice = channel.parse_transfer_notification(request)
+    except InvalidNotification as error:
+        logger.warning("transfer callback rejected (%s): %s", error.message, request.body[:500])
+        return channel.acknowledge(False, error.message)
+    answer = Answer(transfer_outcome(notice.answer), answer_text(notice.answer))
+    if notice.kind == "refund":
+        refund_record(notice.number, answer)
+    else:
+        payout_no, renewals = parse_channel_number(notice.number, key_suffix="P")
+        payout_record(payout_no, renewals, answer)
+    logger.info("transfer callback %s %s: %s", notice.kind, notice.number, answer.outcome)
+    return channel.acknowledge(True)
 
 
 @csrf_exempt

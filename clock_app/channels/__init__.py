@@ -1,7 +1,8 @@
 """Payment channels: the adapter named by ``CLOCK["PAYMENT_CHANNEL"]``, built once and cached.
 
-``clock_app.channels.transfer`` is a ready-made payout handler that sends through the configured channel;
-point ``CLOCK["PAYOUT_HANDLER"]`` at it to pay red packets and refunds where the stakes came from.
+``clock_app.channels.transfer`` is a ready-made payout handler that sends through the configured channel
+(and asks it about a transfer, ``transfer.query``); point ``CLOCK["PAYOUT_HANDLER"]`` at it to pay red packets
+and refunds where the stakes came from.
 """
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ from django.dispatch import receiver
 from django.utils.module_loading import import_string
 
 from ..conf import clock_settings
-from .base import InvalidNotification, PaymentChannel
+from .base import InvalidNotification, PaymentChannel, TransferNotice
 
-__all__ = ["InvalidNotification", "PaymentChannel", "get_channel", "transfer"]
+__all__ = ["InvalidNotification", "PaymentChannel", "TransferNotice", "get_channel", "transfer"]
 
 _channel: PaymentChannel | None = None
 
@@ -32,6 +33,13 @@ def get_channel() -> PaymentChannel:
 def transfer(transfer: Any) -> Mapping[str, Any]:
     """A payout handler (``CLOCK["PAYOUT_HANDLER"] = "clock_app.channels.transfer"``)."""
     return get_channel().transfer(transfer)
+
+
+def _query(transfer: Any) -> Mapping[str, Any]:
+    return get_channel().query(transfer)
+
+
+transfer.query = _query  # type: ignore[attr-defined]  (the payout contract's way to ask about a transfer)
 
 
 @receiver(setting_changed)

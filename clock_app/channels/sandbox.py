@@ -12,7 +12,13 @@ day) and refuses to take a payment after that.
 
 Options (``CLOCK["PAYMENT_CHANNEL"]["OPTIONS"]``): ``SECRET`` (default: derived from ``settings.SECRET_KEY``),
 ``TOLERANCE`` (seconds, default 300), ``FAIL_RATE`` (share of transfers the sandbox refuses, a decimal
-string, default ``"0"``; chosen by a hash of the transfer's key and attempt, so runs are reproducible).
+string, default ``"0"``; chosen by a hash of the transfer's key and attempt, so runs are reproducible),
+``CONFIRM`` (default False): answer packets the way WeChat's transfer bills do — accepted and waiting for the
+user's confirmation, with a ``package`` the client hands back (``transfer-notify/``) when the user confirms;
+:meth:`SandboxChannel.cancel` plays a bill left unconfirmed until WeChat cancels it.
+
+The sandbox remembers its transfers and bills in the process (enough for ``runserver``, tests and
+simulations); ``query`` answers from that memory.
 
 Never use it in production: it pays nobody, and ``prepay`` hands the client a signed notification to deliver.
 """
@@ -33,7 +39,7 @@ from django.utils.crypto import salted_hmac
 
 from .. import calendar
 from ..services.orders import Notification
-from .base import InvalidNotification, PaymentChannel
+from .base import InvalidNotification, PaymentChannel, TransferNotice
 
 
 class OrderExpired(Exception):
@@ -46,13 +52,16 @@ SIGNED_NOTIFY_FIELDS = ("order_no", "amount", "buyer_id", "transaction_id", "pai
 class SandboxChannel(PaymentChannel):
     name = "sandbox"
 
-    def __init__(self, SECRET: str | None = None, TOLERANCE: int = 300, FAIL_RATE: str = "0") -> None:
-        super().__init__(SECRET=SECRET, TOLERANCE=TOLERANCE, FAIL_RATE=FAIL_RATE)
+    def __init__(
+        self, SECRET: str | None = None, TOLERANCE: int = 300, FAIL_RATE: str = "0", CONFIRM: bool = False
+    ) -> None:
         self.secret = (SECRET or salted_hmac("clock_app.sandbox", "secret").hexdigest()).encode()
         self.tolerance = int(TOLERANCE)
         self.fail_rate = Decimal(str(FAIL_RATE))
+        self.confirm_mode = bool(CONFIRM)
         self._attempts: dict[str, int] = {}
         self._paid: set[str] = set()
+        self._bills: dict[str, str] = {}  # channel number -> WAIT_USER_CONFIRM | SUCCESS | CANCELLED
 
     # --- signatures
     def sign(self, fields: Mapping[str, Any]) -> str:
@@ -142,28 +151,31 @@ class SandboxChannel(PaymentChannel):
         return JsonResponse({"code": "FAIL", "message": message or "FAIL"}, status=400)
 
     # --- money out
+    def _refused(self, key: str) -> bool:
+        attempt = self._attempts[key] = self._attempts.get(key, 0) + 1
+        draw = int.from_bytes(hashlib.sha256(f"{key}:{attempt}".encode()).digest()[:8], "big")
+        return Decimal(draw) / Decimal(2**64) < self.fail_rate
+
     def _bank(self, transfer: Any, now: datetime | None = None) -> dict[str, Any]:
         """The sandbox's side of a transfer: decide, and answer signed. Like a real channel it is idempotent per
-        key: a transfer once paid is answered SUCCESS again, never paid or refused a second time."""
-        if transfer.order_no in self._paid:
-            refused = False
+        number: a transfer once paid is answered SUCCESS again, a bill once issued is the same bill again."""
+        number = transfer.channel_no
+        fields: dict[str, Any] = {"return_code": "SUCCESS", "order_no": transfer.order_no, "amount": transfer.amount}
+        if self.confirm_mode and transfer.kind == "packet":
+            state = self._bills.get(number)
+            if state is None:
+                state = self._bills[number] = "FAIL" if self._refused(number) else "WAIT_USER_CONFIRM"
+            code = {"CANCELLED": "FAIL"}.get(state, state)
+            fields.update(result_code=code, err_code="SANDBOX_CANCELLED" if state == "CANCELLED" else "")
+            if code == "WAIT_USER_CONFIRM":
+                fields["confirm"] = {"mchId": "sandbox", "appId": "sandbox", "package": self.bill_package(transfer)}
         else:
-            attempt = self._attempts[transfer.order_no] = self._attempts.get(transfer.order_no, 0) + 1
-            draw = int.from_bytes(hashlib.sha256(f"{transfer.order_no}:{attempt}".encode()).digest()[:8], "big")
-            refused = Decimal(draw) / Decimal(2**64) < self.fail_rate
+            refused = number not in self._paid and self._refused(number)
             if not refused:
-                self._paid.add(transfer.order_no)
-        return self.signed(
-            {
-                "return_code": "SUCCESS",
-                "result_code": "FAIL" if refused else "SUCCESS",
-                "err_code": "SANDBOX_REFUSED" if refused else "",
-                "order_no": transfer.order_no,
-                "amount": transfer.amount,
-                "payment_no": f"SBXPAY{transfer.order_no}",
-            },
-            now,
-        )
+                self._paid.add(number)
+            fields.update(result_code="FAIL" if refused else "SUCCESS", err_code="SANDBOX_REFUSED" if refused else "")
+        fields["payment_no"] = f"SBXPAY{number}"
+        return self.signed(fields, now)
 
     def transfer(self, transfer: Any) -> Mapping[str, Any]:
         answer = self._bank(transfer)
@@ -172,3 +184,41 @@ class SandboxChannel(PaymentChannel):
         if answer["order_no"] != transfer.order_no or answer["amount"] != transfer.amount:
             raise InvalidNotification("转账应答与请求不符")
         return answer
+
+    def query(self, transfer: Any) -> Mapping[str, Any]:
+        number = transfer.channel_no
+        if number in self._paid:
+            return {"result_code": "SUCCESS", "order_no": transfer.order_no}
+        state = self._bills.get(number)
+        if state is None:
+            return {"result_code": "NOT_FOUND", "order_no": transfer.order_no}
+        return {"result_code": {"CANCELLED": "FAIL"}.get(state, state), "order_no": transfer.order_no}
+
+    # --- the user's confirmation of a bill (confirmation mode)
+    def bill_package(self, transfer: Any) -> str:
+        """What the client hands back when the user confirms: the bill's number and amount, signed (it stands
+        for the user's act, so it carries no timestamp; a cancelled bill's package is refused)."""
+        bill = {"bill": transfer.channel_no, "amount": transfer.amount}
+        return json.dumps({**bill, "sign": self.sign(bill)}, sort_keys=True, separators=(",", ":"))
+
+    def cancel(self, number: str) -> None:
+        """A bill left unconfirmed: cancelled, as WeChat closes one after 24 hours."""
+        if self._bills.get(number) == "WAIT_USER_CONFIRM":
+            self._bills[number] = "CANCELLED"
+
+    def parse_transfer_notification(self, request: HttpRequest, now: datetime | None = None) -> TransferNotice:
+        """The user confirmed a bill: ``{"package": …}`` as handed out by :meth:`bill_package`."""
+        try:
+            package = json.loads(json.loads(request.body or b"{}").get("package") or "")
+        except (ValueError, UnicodeDecodeError, AttributeError, TypeError):
+            raise InvalidNotification("确认参数格式错误") from None
+        if not isinstance(package, dict) or set(package) != {"bill", "amount", "sign"}:
+            raise InvalidNotification("确认参数不全")
+        if not hmac.compare_digest(str(package["sign"]), self.sign(package)):
+            raise InvalidNotification("签名错误")
+        number = str(package["bill"])
+        if self._bills.get(number) in ("CANCELLED", "FAIL"):
+            raise InvalidNotification("该转账单已关闭")
+        self._bills[number] = "SUCCESS"
+        self._paid.add(number)
+        return TransferNotice("packet", number, {"result_code": "SUCCESS", "bill": number, "amount": package["amount"]})
