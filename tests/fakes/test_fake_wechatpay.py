@@ -234,6 +234,18 @@ def test_a_fake_clock_far_from_the_client_makes_requests_fail_like_at_wechat(fak
     assert code == 401 and error["code"] == "SIGN_ERROR" and "5分钟" in error["message"]
 
 
+def test_a_bug_in_the_fake_is_an_answer_and_a_recorded_error(fake: FakeWeChatPay, wxpay: WeChatPay,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(request: Any) -> None:
+        raise RuntimeError("bug in the fake")
+
+    monkeypatch.setattr(fake, "_api_query", broken)
+    code, text = wxpay.query(out_trade_no="ANYORDER01")
+    assert code == 500 and json.loads(text)["code"] == "SYSTEM_ERROR"
+    assert len(fake.errors) == 1 and "bug in the fake" in fake.errors[0]
+    fake.errors.clear()  # else the fixture fails this test at teardown, as it should for a real bug
+
+
 # ---------------------------------------------------------------------------------------------- payments
 
 
