@@ -396,6 +396,8 @@ def test_bad_notifications(fake: FakeWeChatPay, wxpay: WeChatPay) -> None:
     assert wxpay.callback(fake.notification_headers(body, serial="5157F09EFDC096DE15EBE81A47057A7232F1B8E1"), body) \
         is None
     assert fake.stats["not_found"] == before + 1 and fake.requests[-1]["path"] == "/v3/certificates"
+    with pytest.raises(ValueError):  # and a serial that is not hex (another PUB_KEY_ID) makes it raise
+        wxpay.callback(fake.notification_headers(body, serial="PUB_KEY_ID_0119000001092025010100000000000000"), body)
 
 
 def test_deliver_posts_a_notification_to_a_live_server(fake: FakeWeChatPay, wxpay: WeChatPay) -> None:
@@ -455,8 +457,9 @@ def test_refunds_are_idempotent_per_out_refund_no(fake: FakeWeChatPay, wxpay: We
     code, done = refund(wxpay, "RF-REFUNDED01", 60)
     assert code == 200 and done["status"] == "SUCCESS" and done["refund_id"] == first["refund_id"]
     assert json.loads(wxpay.query_refund("RF-REFUNDED01")[1]) == done
-    assert [e for e in fake.ledger if e["kind"] == "refund"] == [
-        {"kind": "refund", "key": "RF-REFUNDED01", "amount": 60, "at": fake.ledger[-1]["at"], "id": first["refund_id"]}]
+    [money_back] = [e for e in fake.ledger if e["kind"] == "refund"]
+    assert (money_back["key"], money_back["amount"], money_back["id"]) == ("RF-REFUNDED01", 60, first["refund_id"])
+    assert rfc3339(money_back["at"]) == done["success_time"]
     assert fake.paid_out_by_key() == {"RF-REFUNDED01": 60}
 
     code, error = refund(wxpay, "RF-REFUNDED01", 50)

@@ -13,6 +13,21 @@ and nonces are random.
 
 Use it through the ``fake_wechatpay`` fixture or as a context manager; point wechatpayv3 at it with
 ``wxpay._core._gate_way = fake.base_url`` (the SDK has no base-URL parameter; that private attribute is the only way).
+
+Quick reference:
+
+* Identity (per instance): ``mchid appid apiv3_key merchant_private_key_pem merchant_serial_no
+  platform_public_key_pem public_key_id base_url``; ``options(notify_url)`` gives them under the app's OPTIONS names.
+* Settings (constructor keywords and attributes): ``hang_seconds auto_complete_refunds confirm_required
+  settle_transfers_at_once max_transfer balance clock``, plus the attribute ``min_transfer``.
+* The user's side and time (refusals raise ``Refused``): ``pay pay_unknown_order complete_refund confirm user_cancel
+  expire fail hold_transfer process_transfers``.
+* Notifications, as ``(headers, body)``: ``payment_notification refund_notification transfer_notification
+  build_notification``; bad headers from ``notification_headers(body, timestamp=, serial=, probe=, foreign_key=)``;
+  ``deliver(url, headers, body)`` posts one; ``meta_headers`` renames headers as Django's request.META.
+* Assertions: ``ledger money_in() money_out() paid_out_by_key()``, ``transaction() refund() transfer()`` (as the
+  queries answer), ``requests stats faults_injected errors``.
+* Faults: ``inject(method, path_prefix, fault, times=1)`` with a name from ``FAULTS``; ``tamper_bill_hash()``.
 """
 
 from __future__ import annotations
@@ -42,7 +57,10 @@ from tests.fakes import wechatpay_protocol as wire
 from tests.fakes.keys import new_rsa_private_key, private_key_pem, public_key_pem
 from tests.fakes.wechatpay_protocol import SHANGHAI, meta_headers, rfc3339
 
-__all__ = ["FAULTS", "SHANGHAI", "FakeWeChatPay", "Refused", "fake_wechatpay", "meta_headers", "rfc3339"]
+__all__ = [
+    "FAULTS", "FUND_BILL_HEADER", "FUND_BILL_SUMMARY_HEADER", "SHANGHAI", "TRADE_BILL_HEADER",
+    "TRADE_BILL_SUMMARY_HEADER", "FakeWeChatPay", "Refused", "fake_wechatpay", "meta_headers", "rfc3339",
+]
 
 #: Fault names accepted by ``FakeWeChatPay.inject``.
 FAULTS = ("timeout_before", "timeout_after", "5xx_before", "5xx_after", "429", "bad_signature", "unreadable",
