@@ -446,7 +446,7 @@ def refunds_push(*, handler: Handler | None = None, now: datetime | None = None)
     pending = ClockOrder.objects.filter(refund_status=RefundStatus.REFUNDING)
     for pk in list(pending.order_by("pk").values_list("pk", flat=True)):
         try:
-            outcome = refund_pay(pk, handler=handler, now=now)
+            outcome = str(refund_pay(pk, handler=handler, now=now))
         except Exception:  # as for packets: one broken row does not stop the others
             logger.exception("refund of pay_clock_order %s failed", pk)
             outcome = "error"
@@ -520,7 +520,7 @@ def round_push(
             break
         for pk in batch:
             try:
-                outcome: Any = packet_pay(pk, handler=handler, now=now).outcome
+                outcome: Any = str(packet_pay(pk, handler=handler, now=now).outcome)
             except Exception:
                 # One broken row must not hold every later winner hostage: it stays unpaid or paying (and the
                 # run exits non-zero); a claimed row is asked about later with its same number.
