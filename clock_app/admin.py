@@ -8,15 +8,35 @@ from collections.abc import Callable
 from typing import Any
 
 from django.contrib import admin, messages
+from django.db.models import Count, F, OuterRef, Subquery, Sum
 from django.db.models.constants import LOOKUP_SEP
+from django.utils.html import format_html_join
 from django.utils.timezone import now
 
 from .exceptions import NoPayoutHandler
-from .models import ClockOrder, ErrorStatus, LedgerEntry, LuckySetting, Participation, PayoutError, Player, Round
+from .models import (
+    ClockOrder,
+    ClockStatus,
+    ErrorStatus,
+    LedgerEntry,
+    LuckySetting,
+    Participation,
+    PayoutError,
+    Player,
+    RedStatus,
+    Round,
+)
 from .money import yuan
 from .services.orders import order_release_for_refund
-from .services.payouts import Outcome, packet_pay, refund_pay, resolve_handler
+from .services.payouts import Outcome, packet_pay, refund_pay, resolve_handler, round_owing
 
+PAYOUT_LABELS = {
+    "paid": "Paid",
+    "awaiting": "Awaiting the user's confirmation",
+    "pending": "Pending at the channel (sent, not final)",
+    "owed": "Owed (not opened yet, or held back by a channel limit)",
+    "failed": "Failed or cancelled (offered again)",
+}
 SECRET_FIELDS = {"split_seed"}  # an unsettled round's seed decides its allocation: never in any admin URL
 
 
@@ -57,6 +77,7 @@ class RoundAdmin(ReadOnlyAdmin):
         money("service_fee", "Fee"),
         money("bonus_money", "Bonus"),
         money("rollover_out", "Rollover out"),
+        "owed_yuan",
         "settled_at",
     )
     list_filter = ("settled_at", "no_winner_policy")
@@ -90,6 +111,7 @@ class RoundAdmin(ReadOnlyAdmin):
         "settled_at",
         "create_time",
         "update_time",
+        "payouts",
     )
     fieldsets = (
         (None, {"fields": ("clock_day", "user_num", "clock_money", "create_time", "update_time")}),
@@ -126,7 +148,26 @@ class RoundAdmin(ReadOnlyAdmin):
                 )
             },
         ),
+        ("Payouts (stake + packet, by state)", {"fields": ("payouts",)}),
     )
+
+    @admin.display(description="Owed to winners (¥)")
+    def owed_yuan(self, obj: Round) -> str:
+        return yuan(obj.owed or 0)
+
+    @admin.display(description="Winners' payouts")
+    def payouts(self, obj: Round) -> str:
+        """Paid, awaiting the user's confirmation, pending at the channel, owed (not opened, cancelled or held
+        back by a limit) and failed — counts and yuan, from one grouped query."""
+        paid = Participation.objects.filter(clock_day=obj.clock_day, red_status=RedStatus.PAID).aggregate(
+            n=Count("id"), fen=Sum("clock_money")
+        )
+        states = {"paid": (paid["n"], paid["fen"] or 0), **round_owing(obj.clock_day)}
+        return format_html_join(
+            "",
+            "<div>{}: {} winner(s), ¥{}</div>",
+            ((PAYOUT_LABELS[state], n, yuan(fen)) for state, (n, fen) in states.items()),
+        )
 
     @admin.display(description="Seed (revealed at settlement)")
     def revealed_seed(self, obj: Round) -> str:
@@ -142,7 +183,14 @@ class RoundAdmin(ReadOnlyAdmin):
 
     def get_queryset(self, request):
         # The secret never leaves the database for a list or a form that does not show it.
-        return super().get_queryset(request).defer("split_seed")
+        owed = (
+            Participation.objects.filter(clock_day=OuterRef("clock_day"), clock_status=ClockStatus.CLOCKED_IN)
+            .exclude(red_status=RedStatus.PAID)
+            .values("clock_day")
+            .annotate(fen=Sum(F("order_money") + F("red_money")))
+            .values("fen")
+        )
+        return super().get_queryset(request).defer("split_seed").annotate(owed=Subquery(owed))
 
 
 @admin.register(Participation)

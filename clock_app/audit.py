@@ -40,6 +40,7 @@ from .models import (
 )
 from .randomness import seed_commitment
 from .rules import RoundRules
+from .services.payouts import round_owing
 from .winners import Winners
 
 SHOWN = 3  # examples named per problem
@@ -221,14 +222,10 @@ def audit_round(the_round: Round) -> RoundAudit:
 
 
 def _liabilities(day: date, kept: dict[str, int]) -> str:
-    """What the app still owes for this day: packets not yet paid, payments kept for refund or review."""
-    owed = Participation.objects.filter(clock_day=day, clock_status=ClockStatus.CLOCKED_IN).exclude(
-        red_status=RedStatus.PAID
-    )
-    owed_money = owed.aggregate(s=Sum(F("order_money") + F("red_money")))["s"] or 0
-    parts = []
-    if owed_money:
-        parts.append(f"owed to winners {owed_money}")
+    """What the app still owes for this day — packets not paid yet, by state (awaiting the user's
+    confirmation, pending at the channel, owed, failed), payments kept for refund or review — a liability
+    that must balance, not an error."""
+    parts = [f"{state} to winners {fen}" for state, (_, fen) in sorted(round_owing(day).items())]
     if kept["refunding"]:
         parts.append(f"kept for refund {kept['refunding']}")
     if kept["review"]:

@@ -6,6 +6,8 @@ from typing import Any
 
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.module_loading import import_string
 
 from .conf import parse
 
@@ -19,6 +21,27 @@ def check_clock_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMe
         Error(p.message, hint="See the Configuration section of clock_app's README.", id=f"clock_app.{p.id}")
         for p in problems
     ]
+
+
+@register()
+def check_payment_channel_builds(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """A channel whose OPTIONS are missing or wrong (a key that is not PEM, an APIV3_KEY of the wrong length)
+    fails at startup, not at the first payment."""
+    parsed, _ = parse(getattr(settings, "CLOCK", None))
+    if parsed is None:
+        return []  # reported by check_clock_settings
+    channel = parsed.payment_channel
+    try:
+        import_string(channel["BACKEND"])(**channel["OPTIONS"])
+    except (ImproperlyConfigured, TypeError, ValueError) as exc:
+        return [
+            Error(
+                f"CLOCK['PAYMENT_CHANNEL'] cannot be built: {exc}",
+                hint="Set every OPTIONS key the channel needs (see 'Going live' in clock_app's README).",
+                id="clock_app.E019",
+            )
+        ]
+    return []
 
 
 @register(Tags.security, deploy=True)

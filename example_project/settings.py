@@ -89,14 +89,43 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 LOGIN_URL = "/"
 
+def _pem(variable: str) -> str:
+    """A key given as a file path (never inline in the environment)."""
+    path = env(variable, default="")
+    return Path(path).read_text() if path else ""
+
+
+# The signed sandbox by default; the real WeChat Pay v3 channel as soon as its merchant number is set.
+if env("WECHATPAY_MCHID", default=""):
+    PAYMENT_CHANNEL = {
+        "BACKEND": "clock_app.channels.wechatpay.WeChatPayChannel",
+        "OPTIONS": {
+            "MCHID": env("WECHATPAY_MCHID"),
+            "APPID": env("WECHATPAY_APPID", default=""),
+            "APIV3_KEY": env("WECHATPAY_APIV3_KEY", default=""),
+            "PRIVATE_KEY": _pem("WECHATPAY_PRIVATE_KEY_FILE"),
+            "CERT_SERIAL_NO": env("WECHATPAY_CERT_SERIAL_NO", default=""),
+            "PUBLIC_KEY": _pem("WECHATPAY_PUBLIC_KEY_FILE"),
+            "PUBLIC_KEY_ID": env("WECHATPAY_PUBLIC_KEY_ID", default=""),
+            "NOTIFY_URL": env("WECHATPAY_NOTIFY_URL", default=""),
+            "TRANSFER_SCENE_ID": env("WECHATPAY_TRANSFER_SCENE_ID", default="1000"),
+        },
+    }
+else:
+    PAYMENT_CHANNEL = {
+        "BACKEND": "clock_app.channels.sandbox.SandboxChannel",
+        "OPTIONS": {
+            "SECRET": env("CLOCK_SANDBOX_SECRET", default=None),
+            # Answer packets like WeChat's transfer bills: the page asks the player to confirm.
+            "CONFIRM": env.bool("CLOCK_SANDBOX_CONFIRM", default=False),
+        },
+    }
+
 CLOCK = {
     "TIME_ZONE": env("CLOCK_TIME_ZONE", default="Asia/Shanghai"),
-    # Red packets and refunds go out through the configured channel (the signed sandbox by default).
+    # Red packets and refunds go out through the configured channel.
     "PAYOUT_HANDLER": env("CLOCK_PAYOUT_HANDLER", default="clock_app.channels.transfer"),
-    "PAYMENT_CHANNEL": {
-        "BACKEND": env("CLOCK_CHANNEL", default="clock_app.channels.sandbox.SandboxChannel"),
-        "OPTIONS": {"SECRET": env("CLOCK_SANDBOX_SECRET", default=None)},
-    },
+    "PAYMENT_CHANNEL": PAYMENT_CHANNEL,
     # The demo login picks a simulated player; a real project resolves its own users (default: request.user.pk).
     "USER_RESOLVER": "example_project.demo.session_uid",
     "PROFILE_RESOLVER": "example_project.demo.session_profile",

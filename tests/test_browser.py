@@ -62,8 +62,14 @@ def wait_for_text(driver, element_id, text, timeout=10):
     return driver.find_element(By.ID, element_id).text
 
 
-def test_join_clock_in_open_red_packet(live_server, browser, transactional_db, tmp_path):
+@pytest.mark.parametrize("confirmation", [False, True], ids=["paid-at-once", "confirm-like-wechat"])
+def test_join_clock_in_open_red_packet(live_server, browser, transactional_db, tmp_path, settings, confirmation):
+    """Paid at once (the seed's channel), or — with the sandbox answering like WeChat's transfer bills — open
+    the packet, confirm the transfer on the page, paid."""
     from selenium.webdriver.common.by import By
+
+    channel = settings.CLOCK["PAYMENT_CHANNEL"]
+    settings.CLOCK = {**settings.CLOCK, "PAYMENT_CHANNEL": {**channel, "OPTIONS": {"CONFIRM": confirmation}}}
 
     # Some history for the leaderboards and talents: yesterday's round, settled and paid out.
     play_round(DAY - date.resolution, 6, 4)
@@ -92,10 +98,15 @@ def test_join_clock_in_open_red_packet(live_server, browser, transactional_db, t
         browser.refresh()
         wait_for_text(browser, "status-text", "")
         browser.find_element(By.ID, "open-red").click()
+        if confirmation:
+            wait_for_text(browser, "message", "请确认收款")
+            assert Participation.objects.get(uid=7, clock_day=DAY).red_status == RedStatus.AWAITING
+            browser.find_element(By.ID, "confirm-transfer").click()
         amount = wait_for_text(browser, "packet", "到账")
         part = Participation.objects.get(uid=7, clock_day=DAY)
         assert part.red_status == RedStatus.PAID
         assert amount.endswith(f"{part.clock_money / 100:.2f}")
-        screenshot = Path(os.environ.get("CLOCK_SCREENSHOT") or tmp_path / "challenge.png")
+        # The README's screenshot (make screenshot) is the WeChat-like run's.
+        screenshot = Path((os.environ.get("CLOCK_SCREENSHOT") if confirmation else None) or tmp_path / "page.png")
         browser.save_screenshot(str(screenshot))
     assert screenshot.stat().st_size > 10_000

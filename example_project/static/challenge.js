@@ -130,12 +130,44 @@
     await refreshAll();
   }
 
+  let bill = null; // the transfer the user still has to confirm (WeChat's transfer bills)
+
   async function openRed() {
     const envelope = await api("red/", "POST");
-    say(envelope, "红包已到账");
-    if (envelope.status === 1) {
-      $("packet-amount").textContent = yuan(envelope.data.assign.money);
-      $("packet").hidden = false;
+    const assign = envelope.status === 1 ? envelope.data.assign : null;
+    if (assign && assign.state === "confirm") {
+      // WeChat pays a transfer once the user confirms it: a mini-program calls
+      // wx.requestMerchantTransfer({mchId, appId, package}); the sandbox's package is confirmed by posting it.
+      bill = { money: assign.money, ...assign.confirm };
+      say(envelope, `红包 ¥${yuan(assign.money)} 已发出，请确认收款`);
+      $("confirm-transfer").hidden = false;
+    } else if (assign && assign.state === "pending") {
+      say(envelope, `红包 ¥${yuan(assign.money)} 发放中，稍后到账`);
+    } else {
+      say(envelope, "红包已到账");
+      if (assign) showPacket(assign.money);
+    }
+    await refreshAll();
+  }
+
+  function showPacket(money) {
+    $("packet-amount").textContent = yuan(money);
+    $("packet").hidden = false;
+  }
+
+  async function confirmTransfer() {
+    if (!bill) return;
+    const response = await fetch(API + "transfer-notify/", {
+      method: "POST", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ package: bill.package }),
+    });
+    if (response.ok) {
+      $("confirm-transfer").hidden = true;
+      say({ status: 1 }, "红包已到账");
+      showPacket(bill.money);
+      bill = null;
+    } else {
+      say({ status: 0, message: "确认收款失败，请重新拆红包" });
     }
     await refreshAll();
   }
@@ -145,6 +177,7 @@
       $("join").addEventListener("click", join);
       $("clock-in").addEventListener("click", clockIn);
       $("open-red").addEventListener("click", openRed);
+      $("confirm-transfer").addEventListener("click", confirmTransfer);
     }
     refreshAll();
     setInterval(tick, 1000);

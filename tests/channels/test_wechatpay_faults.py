@@ -124,3 +124,22 @@ def test_a_fault_on_the_query_leaves_the_bill_to_the_next_run(wechat):
     report = push(local(AFTER, "00:52:00"))
     assert report.unpaid == 0
     assert all(len(bill_numbers_sent(wechat, p.payout_no)) == 1 for p in winners)
+
+
+def test_an_amount_outside_the_channels_limits_is_held_back_and_owed_not_sent_to_fail(wechat, settings):
+    from django.test import override_settings
+
+    winners = settled_round(wechat)
+    biggest = max(p.order_money + p.red_money for p in winners)
+    options = {**settings.CLOCK["PAYMENT_CHANNEL"]["OPTIONS"], "MAX_TRANSFER": biggest - 1}
+    channel = {**settings.CLOCK["PAYMENT_CHANNEL"], "OPTIONS": options}
+    with override_settings(CLOCK={**settings.CLOCK, "PAYMENT_CHANNEL": channel}):
+        report = push(local(AFTER, "00:30:00"))
+    held = [
+        p for p in Participation.objects.filter(clock_status=ClockStatus.CLOCKED_IN) if p.red_status == RedStatus.UNPAID
+    ]
+    assert held and all("ABOVE_MAX_TRANSFER" in p.pay_result for p in held)
+    assert not any(bill_numbers_sent(wechat, p.payout_no) for p in held)  # never sent to fail
+    assert report.owing["owed"][0] == len(held) and not report.complete
+    push(local(AFTER, "00:31:00"))  # the default limit again: offered now
+    assert all(p.red_status == RedStatus.AWAITING for p in Participation.objects.filter(pk__in=[h.pk for h in held]))
