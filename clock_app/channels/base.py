@@ -42,6 +42,27 @@ class InvalidNotification(ClockError):
 
 
 @dataclass(frozen=True)
+class BillLine:
+    """One line of a channel's own bill (对账单), normalised across channels for reconciliation.
+
+    ``kind`` is "payment", "refund" or "transfer"; ``number`` is our number at the channel (a payment's
+    ``out_trade_no`` = ``order_no``; a refund's ``out_refund_no``/``out_request_no``; a transfer's
+    ``out_bill_no``/``out_biz_no``); ``channel_id`` the channel's own id (transaction id, refund id, transfer
+    bill no); ``amount`` in fen (a payment's order amount, not net of the channel's fee); ``status`` "SUCCESS"
+    when the money moved, else the channel's word; ``at`` when it happened (aware); ``buyer_id`` the payer's
+    id at the channel (payments); ``raw`` the line as the channel wrote it."""
+
+    kind: str
+    number: str
+    channel_id: str
+    amount: int
+    status: str
+    at: datetime
+    buyer_id: str = ""
+    raw: str = ""
+
+
+@dataclass(frozen=True)
 class TransferNotice:
     """A channel's verified notification about one transfer: ``kind`` "packet" or "refund", the channel-side
     ``number`` it was sent under, and ``answer`` in the payout contract's terms (``result_code`` …)."""
@@ -79,5 +100,8 @@ class PaymentChannel:
     def query_payment(self, order: Any) -> Any | None:
         return None
 
-    def bill(self, day: date) -> Iterator[Any]:
+    def bill(self, day: date) -> Iterator[BillLine]:
+        """Every payment, refund and transfer of local day ``day`` as the channel's bills list them, streamed
+        (a day of a million payments must not be held in memory); raises ChannelUnavailable when the bill
+        cannot be had (not generated yet, a hash that does not match)."""
         raise NotImplementedError(f"the {self.name} channel has no bill to reconcile with")
