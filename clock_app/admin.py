@@ -17,18 +17,21 @@ from .exceptions import NoPayoutHandler
 from .models import (
     ClockOrder,
     ClockStatus,
+    Difference,
     ErrorStatus,
     LedgerEntry,
     LuckySetting,
     Participation,
     PayoutError,
     Player,
+    ReconcileRun,
     RedStatus,
     Round,
 )
 from .money import yuan
 from .services.orders import order_release_for_refund
 from .services.payouts import Outcome, packet_pay, refund_pay, resolve_handler, round_owing
+from .services.reconcile import difference_resolve
 
 PAYOUT_LABELS = {
     "paid": "Paid",
@@ -352,3 +355,64 @@ class PayoutErrorAdmin(admin.ModelAdmin):
     def mark_repaired(self, request, queryset) -> None:
         changed = queryset.filter(status=ErrorStatus.OPEN).update(status=ErrorStatus.REPAIRED, update_time=now())
         self.message_user(request, f"{changed} error(s) marked repaired.", messages.SUCCESS)
+
+
+@admin.register(ReconcileRun)
+class ReconcileRunAdmin(ReadOnlyAdmin):
+    list_display = ("id", "channel", "bill_day", "status", "lines", "applied", "summary", "started_at", "finished_at")
+    list_filter = ("channel", "status", "bill_day")
+    date_hierarchy = "bill_day"
+
+
+@admin.register(Difference)
+class DifferenceAdmin(admin.ModelAdmin):
+    """Where the channel's bill and the books disagree. An operator resolves one by writing what was done in
+    the note and saving; nothing else about it can be edited."""
+
+    list_display = (
+        "bill_day",
+        "channel",
+        "kind",
+        "number",
+        "reason",
+        money("ours", "Ours"),
+        money("theirs", "Theirs"),
+        "status",
+        "detail",
+    )
+    list_filter = ("status", "reason", "kind", "channel", "bill_day")
+    search_fields = ("number", "channel_id")
+    date_hierarchy = "bill_day"
+    readonly_fields = (
+        "channel",
+        "bill_day",
+        "kind",
+        "number",
+        "channel_id",
+        "reason",
+        "ours",
+        "theirs",
+        "detail",
+        "status",
+        "resolved_at",
+        "first_run",
+        "last_run",
+        "create_time",
+        "update_time",
+    )
+    fields = (*readonly_fields, "note")
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def save_model(self, request, obj, form, change) -> None:
+        if obj.status == Difference.Status.OPEN and obj.note.strip():
+            difference_resolve(obj.pk, note=f"{obj.note.strip()} — {request.user}")
+            self.message_user(request, "Resolved.", messages.SUCCESS)
+        else:
+            self.message_user(
+                request, "Write what was done in the note to resolve an open difference.", messages.WARNING
+            )

@@ -261,6 +261,15 @@ class ClockOrder(Timestamped):
             models.Index(
                 fields=["id"], condition=Q(refund_status=RefundStatus.REFUNDING), name="pay_clock_order_refunding"
             ),
+            # A day's payments and refunds by the channel's time (reconciliation); written once, never updated.
+            models.Index(
+                fields=["pay_time"], condition=Q(order_status=OrderStatus.PAID), name="pay_clock_order_paid_at"
+            ),
+            models.Index(
+                fields=["refund_time"],
+                condition=Q(refund_status=RefundStatus.REFUNDED),
+                name="pay_clock_order_refunded",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -370,6 +379,105 @@ class PayoutError(Timestamped):
 
     def __str__(self) -> str:
         return f"{self.order_no}: {self.error_msg[:40]}"
+
+
+class ReconcileRun(models.Model):
+    """One reconciliation of a channel's bill of one day with the app's books (``clock_reconcile``)."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "Running"
+        CLEAN = "clean", "Clean: the books agree"
+        DIFFERENCES = "differences", "Differences found"
+        FAILED = "failed", "Failed (the bill could not be read)"
+
+    channel = models.CharField(max_length=32)
+    bill_day = models.DateField(help_text="The day of the channel's bill (by the channel's payment/refund time).")
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.RUNNING)
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    lines = models.PositiveIntegerField(default=0, help_text="Lines read from the channel's bills.")
+    applied = models.PositiveIntegerField(default=0, help_text="Payments the app had never heard of, applied.")
+    summary = models.TextField(blank=True, default="")
+
+    class Meta:
+        db_table = "pay_clock_reconcile_run"
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["channel", "bill_day"], name="pay_clock_reconcile_day")]
+
+    def __str__(self) -> str:
+        return f"{self.channel} {self.bill_day:%Y-%m-%d}: {self.get_status_display()}"
+
+
+class BillEntry(models.Model):
+    """A line of a channel's bill, staged for one run so the comparison is a set of SQL joins (bounded memory
+    for a million lines); deleted when the run ends — the differences are what is kept."""
+
+    run = models.ForeignKey(ReconcileRun, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=8)
+    number = models.CharField(max_length=64)
+    key = models.CharField(max_length=64, help_text="The app's own key: order_no of a refund, payout_no of a transfer.")
+    renewal = models.PositiveIntegerField(default=0, help_text="A transfer's renewal (its number's N suffix).")
+    channel_id = models.CharField(max_length=64)
+    amount = models.BigIntegerField()
+    status = models.CharField(max_length=32)
+    at = models.DateTimeField()
+    buyer_id = models.CharField(max_length=64, blank=True, default="")
+    raw = models.TextField(blank=True, default="")
+
+    class Meta:
+        db_table = "pay_clock_bill_line"
+        indexes = [
+            models.Index(fields=["run", "kind", "channel_id"], name="pay_clock_bill_line_id"),
+            models.Index(fields=["run", "kind", "key"], name="pay_clock_bill_line_key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.number} {self.amount} fen"
+
+
+class Difference(Timestamped):
+    """Where the channel's bill and the app's books disagree, open until an operator resolves it (with a
+    note) or a later run no longer finds it. One row per (channel, day, kind, number, reason)."""
+
+    class Reason(models.TextChoices):
+        THEIRS_ONLY = "theirs_only", "The channel lists it, the app has no record"
+        OURS_ONLY = "ours_only", "The app has it, the channel's bill does not list it"
+        AMOUNT = "amount", "Amounts differ"
+        STATUS = "status", "The channel moved the money, the app has not booked it"
+        DUPLICATE = "duplicate", "Listed more than once by the channel"
+        APPLIED = "applied", "A payment the app never heard of, applied by the reconciliation"
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        RESOLVED = "resolved", "Resolved"
+
+    channel = models.CharField(max_length=32)
+    bill_day = models.DateField()
+    kind = models.CharField(max_length=8, help_text="payment, refund or transfer")
+    number = models.CharField(max_length=64, help_text="Our number at the channel.")
+    channel_id = models.CharField(max_length=64, blank=True, default="")
+    reason = models.CharField(max_length=12, choices=Reason.choices)
+    ours = models.BigIntegerField(null=True, blank=True, help_text="Our amount, fen.")
+    theirs = models.BigIntegerField(null=True, blank=True, help_text="The channel's amount, fen.")
+    detail = models.TextField(blank=True, default="")
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.OPEN)
+    note = models.TextField(blank=True, default="", help_text="The operator's note when resolving.")
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    first_run = models.ForeignKey(ReconcileRun, on_delete=models.PROTECT, related_name="+")
+    last_run = models.ForeignKey(ReconcileRun, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        db_table = "pay_clock_reconcile_diff"
+        ordering = ["-bill_day", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["channel", "bill_day", "kind", "number", "reason"], name="pay_clock_reconcile_diff_once"
+            )
+        ]
+        indexes = [models.Index(fields=["status", "bill_day"], name="pay_clock_reconcile_open")]
+
+    def __str__(self) -> str:
+        return f"{self.bill_day:%Y-%m-%d} {self.kind} {self.number}: {self.get_reason_display()}"
 
 
 # The seed's (Laravel) model names, for code ported from olaf/clock.

@@ -24,10 +24,14 @@ def _game_now() -> datetime:
     return datetime.now(clock_settings.time_zone)
 
 
-def beat_schedule(push_at: str = "00:30", audit_at: str = "04:00") -> dict[str, dict[str, Any]]:
+def beat_schedule(
+    push_at: str = "00:30", audit_at: str = "04:00", reconcile_at: str | None = None
+) -> dict[str, dict[str, Any]]:
+    """The schedule; ``reconcile_at`` ("HH:MM", opt-in) reconciles yesterday's bill — after the channel
+    publishes it (WeChat and Alipay: from about 10:00 the next day, so "10:30")."""
     push_hour, push_minute = (int(x) for x in push_at.split(":"))
     audit_hour, audit_minute = (int(x) for x in audit_at.split(":"))
-    return {
+    schedule = {
         "clock_app.settle-due": {
             "task": "clock_app.settle_due",
             "schedule": crontab(minute="*/5", nowfun=_game_now),
@@ -50,3 +54,10 @@ def beat_schedule(push_at: str = "00:30", audit_at: str = "04:00") -> dict[str, 
             "schedule": crontab(hour=audit_hour, minute=audit_minute, nowfun=_game_now),
         },
     }
+    if reconcile_at:
+        hour, minute = (int(x) for x in reconcile_at.split(":"))
+        schedule["clock_app.reconcile-yesterday"] = {
+            "task": "clock_app.reconcile",
+            "schedule": crontab(hour=hour, minute=minute, nowfun=_game_now),
+        }
+    return schedule

@@ -18,6 +18,7 @@ from . import calendar
 from .audit import audit, audit_players
 from .models import ClockStatus, Participation, Round
 from .services.payouts import refunds_push, round_push
+from .services.reconcile import reconcile_day
 from .services.settlement import round_settle, round_settle_if_due, rounds_settle_due
 from .services.sweep import payments_sweep
 
@@ -53,6 +54,13 @@ def sweep_payments_task(day: str | None = None) -> dict[str, Any]:
     """Apply payments of a round (default: yesterday's) whose notification never came."""
     round_day = _day(day, 1)
     return {"clock_day": round_day.isoformat(), "outcomes": dict(payments_sweep(round_day))}
+
+
+@shared_task(name="clock_app.reconcile", acks_late=True)
+def reconcile_task(day: str | None = None) -> dict[str, Any]:
+    """Reconcile the channel's bill of a day (default: yesterday) with the books."""
+    report = reconcile_day(_day(day, 1))
+    return {"clock_day": report.run.bill_day.isoformat(), "found": report.found, "open": report.open}
 
 
 @shared_task(name="clock_app.push_round", acks_late=True)

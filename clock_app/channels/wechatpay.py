@@ -31,7 +31,7 @@ import logging
 import secrets
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -52,7 +52,7 @@ from ..conf import clock_settings
 from ..exceptions import ChannelUnavailable
 from ..models import LedgerEntry, MoneyType, Participation, RedStatus
 from ..services.orders import Notification
-from .base import InvalidNotification, PaymentChannel, TransferNotice
+from .base import BillLine, InvalidNotification, PaymentChannel, TransferNotice
 
 logger = logging.getLogger(__name__)
 
@@ -217,9 +217,9 @@ class WeChatPayChannel(PaymentChannel):
 
     # --- transport -------------------------------------------------------------------------------------------
 
-    def request(self, method: str, path: str, body: Mapping[str, Any] | None = None) -> Reply:
-        """One signed call; the answer's signature is checked whatever its status. Raises
-        :class:`Unverified` for an answer we cannot trust and ``requests.RequestException`` for no answer."""
+    def send(self, method: str, path: str, body: Mapping[str, Any] | None = None, **kwargs: Any) -> requests.Response:
+        """One call signed with the merchant key (``path`` with its query string, as signed); no check of the
+        answer — :meth:`request` checks it, bill downloads are checked by their hash instead."""
         text = json.dumps(body, ensure_ascii=False, separators=(",", ":")) if body is not None else ""
         stamp, nonce = str(int(time.time())), secrets.token_hex(16)
         signature = self.sign(method, path, stamp, nonce, text)
@@ -227,7 +227,7 @@ class WeChatPayChannel(PaymentChannel):
             f'{SCHEME} mchid="{self.mchid}",nonce_str="{nonce}",signature="{signature}",'
             f'timestamp="{stamp}",serial_no="{self.serial_no}"'
         )
-        response = self.session.request(
+        return self.session.request(
             method,
             self.base_url + path,
             data=text.encode() if body is not None else None,
@@ -239,7 +239,13 @@ class WeChatPayChannel(PaymentChannel):
                 "User-Agent": "clock_app (WeChat Pay API v3)",
             },
             timeout=self.timeout,
+            **kwargs,
         )
+
+    def request(self, method: str, path: str, body: Mapping[str, Any] | None = None) -> Reply:
+        """One signed call; the answer's signature is checked whatever its status. Raises
+        :class:`Unverified` for an answer we cannot trust and ``requests.RequestException`` for no answer."""
+        response = self.send(method, path, body)
         answer = response.content.decode("utf-8", errors="replace")
         self.verify(response.headers, answer)
         try:
@@ -494,3 +500,12 @@ class WeChatPayChannel(PaymentChannel):
                 ).aggregate(s=Sum("change_money"))["s"]
                 self._merchant_day = (today, sent or 0, time.monotonic())
             return self._merchant_day[1]
+
+    # --- bills (reconciliation) --------------------------------------------------------------------------------
+
+    def bill(self, day: date) -> Iterator[BillLine]:
+        """The day's trade bill (payments and refunds) and fund-flow bill (transfers), streamed (see
+        :mod:`clock_app.channels.wechatpay_bill`)."""
+        from .wechatpay_bill import bill_lines
+
+        return bill_lines(self, day)
