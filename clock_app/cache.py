@@ -1,8 +1,19 @@
 """Cache keys and helpers. The cache only ever holds copies: flushing it loses nothing, every value is
-rebuilt from the database on a miss. Keys carry ``CLOCK["CACHE_PREFIX"]`` so several apps can share a Redis."""
+rebuilt from the database on a miss. Keys carry ``CLOCK["CACHE_PREFIX"]`` so several apps can share a Redis.
+
+**Redis being down stops nothing** (DESIGN §6): every access goes through the helpers here, which treat any
+error of the cache backend (refused, timed out, flushed mid-call, a corrupt value) as a miss and log a warning
+at a bounded rate — never an exception to the caller. A write made after a commit (dropping a round's cached
+totals once a payment committed) can therefore never turn a committed payment into a 500. Keep the backend's
+own socket timeouts short (the example project sets 0.25 s for django-redis) so a hanging Redis costs a request
+a fraction of a second, not a worker.
+"""
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
 from collections.abc import Callable
 from datetime import date
 from typing import Any, TypeVar
@@ -12,7 +23,14 @@ from django.db import transaction
 
 from .conf import clock_settings
 
+logger = logging.getLogger(__name__)
+
 T = TypeVar("T")
+WARN_EVERY = 30.0  # seconds: at most one warning per this interval while the cache is failing
+
+_warned_at = 0.0
+_suppressed = 0
+_warn_lock = threading.Lock()
 
 
 def clock_cache() -> BaseCache:
@@ -35,15 +53,67 @@ def clocked_in_key(day: date) -> str:
     return key("round", day.isoformat(), "clocked_in")
 
 
+def _failed(action: str, exc: BaseException) -> None:
+    """Log a cache failure, at most once every ``WARN_EVERY`` seconds (a Redis outage at 05:00 must not write a
+    line per request), saying how many were not logged."""
+    global _warned_at, _suppressed
+    with _warn_lock:
+        now = time.monotonic()
+        if now - _warned_at < WARN_EVERY:
+            _suppressed += 1
+            return
+        suppressed, _suppressed, _warned_at = _suppressed, 0, now
+    logger.warning(
+        "cache %s failed (%s: %s); served from the database%s",
+        action,
+        type(exc).__name__,
+        exc,
+        f" ({suppressed} more cache errors since the last warning)" if suppressed else "",
+    )
+
+
+def cache_get(cache_key: str) -> Any:
+    """The cached value, or None (a miss) — also when the cache fails."""
+    try:
+        return clock_cache().get(cache_key)
+    except Exception as exc:  # any backend error is a miss
+        _failed("read", exc)
+        return None
+
+
+def cache_set(cache_key: str, value: Any, ttl: int) -> None:
+    try:
+        clock_cache().set(cache_key, value, ttl)
+    except Exception as exc:
+        _failed("write", exc)
+
+
+def cache_forget(*cache_keys: str) -> None:
+    try:
+        clock_cache().delete_many(list(cache_keys))
+    except Exception as exc:  # the entries expire on their own (short TTLs): a stale copy for seconds at most
+        _failed("delete", exc)
+
+
+def cache_incr(cache_key: str) -> None:
+    """Bump a cached counter if it is cached; a miss (or a failing cache) is rebuilt by its reader."""
+    try:
+        clock_cache().incr(cache_key)
+    except ValueError:
+        pass  # not cached: nothing to bump
+    except Exception as exc:
+        _failed("increment", exc)
+
+
 def cached(cache_key: str, ttl: int, build: Callable[[], T]) -> T:
-    """The cached value, or ``build()`` stored for ``ttl`` seconds."""
-    value: Any = clock_cache().get(cache_key)
+    """The cached value, or ``build()`` stored for ``ttl`` seconds; the database answers when the cache fails."""
+    value: Any = cache_get(cache_key)
     if value is None:
         value = build()
-        clock_cache().set(cache_key, value, ttl)
+        cache_set(cache_key, value, ttl)
     return value
 
 
 def forget_on_commit(*cache_keys: str) -> None:
     """Drop ``cache_keys`` once the current transaction commits (at once outside a transaction)."""
-    transaction.on_commit(lambda: clock_cache().delete_many(list(cache_keys)))
+    transaction.on_commit(lambda: cache_forget(*cache_keys))

@@ -10,14 +10,13 @@ touches only its own participation row and its own player row; the count users s
 
 from __future__ import annotations
 
-import contextlib
 from datetime import datetime
 
 from django.db import connection, transaction
 from django.utils import timezone
 
 from .. import calendar
-from ..cache import clock_cache, clocked_in_key
+from ..cache import cache_incr, clocked_in_key
 from ..exceptions import AlreadyClockedIn, NotParticipant, OutsideWindow
 from ..models import ClockStatus, Participation
 from ..selectors import round_view
@@ -90,5 +89,4 @@ def clock_in(*, uid: int, now: datetime | None = None) -> int:
 
 def _count_one_more(day) -> None:
     """Bump the cached check-in count if it is cached; a miss is rebuilt from the database by the reader."""
-    with contextlib.suppress(ValueError):
-        clock_cache().incr(clocked_in_key(day))
+    cache_incr(clocked_in_key(day))
