@@ -72,11 +72,12 @@ def _sum(queryset: QuerySet, column: str) -> int:
 
 
 def _unmatched(rows: QuerySet, label: str, key: str, problems: list[str]) -> None:
-    """Report ``rows`` (those lacking their justification) with a few of their ``key`` values."""
-    count = rows.count()
-    if count:
-        examples = ", ".join(str(v) for v in rows.order_by(key).values_list(key, flat=True)[:SHOWN])
-        problems.append(f"{count} {label} (e.g. {examples})")
+    """Report ``rows`` (those lacking their justification) with a few of their ``key`` values — one query
+    when there are none, the usual case."""
+    examples = list(rows.order_by(key).values_list(key, flat=True)[:SHOWN])
+    if examples:
+        count = rows.count() if len(examples) == SHOWN else len(examples)
+        problems.append(f"{count} {label} (e.g. {', '.join(str(v) for v in examples)})")
 
 
 def _check_orders(day: date, problems: list[str]) -> dict[str, int]:
