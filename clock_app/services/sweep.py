@@ -16,7 +16,7 @@ from ..channels import get_channel
 from ..conf import clock_settings
 from ..deadline import call_with_deadline
 from ..models import ClockOrder, OrderStatus
-from .orders import order_notify
+from .orders import NotifyOutcome, order_notify
 
 logger = logging.getLogger(__name__)
 
@@ -38,8 +38,9 @@ def payments_sweep(day: date) -> Counter[str]:
             outcomes["unpaid"] += 1
             continue
         outcome = order_notify(notification)
-        logger.warning(
-            "order %s was paid but never notified: applied from the channel's query (%s)", order.order_no, outcome
-        )
+        if outcome != NotifyOutcome.DUPLICATE:  # a payment booked already (say, kept apart) is no news
+            logger.warning(
+                "order %s was paid but never notified: applied from the channel (%s)", order.order_no, outcome
+            )
         outcomes[outcome] += 1
     return outcomes
