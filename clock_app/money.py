@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-_YUAN = re.compile(r"([+-]?)(0|[1-9]\d*)(?:\.(\d{1,2}))?")
+_YUAN = re.compile(r"([+-]?)(0|[1-9][0-9]*)(?:\.([0-9]{1,2}))?")
 
 
 def yuan(fen: int) -> str:

@@ -17,12 +17,15 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import re
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 RSA_SIGNATURES = "1.2.840.113549.1.1."  # the PKCS#1 family: sha1WithRSA, sha256WithRSA, …
+PKCS1_OID = bytes.fromhex("2a864886f70d0101")  # the DER body of 1.2.840.113549.1.1 (every RSA signature OID)
+_PEM_CERTIFICATE = re.compile(r"-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----")
 
 
 def _der(text: str) -> bytes:
@@ -61,10 +64,22 @@ def load_public_key(text: str) -> rsa.RSAPublicKey:
 
 
 def load_certificates(pem: str) -> list[x509.Certificate]:
-    """Every certificate of a PEM file, in file order (at least one)."""
-    if not isinstance(pem, str) or "-----BEGIN CERTIFICATE-----" not in pem:
+    """Every certificate of a PEM file, in file order (at least one) — except those ``cryptography`` cannot
+    parse that are not RSA-signed: production's root file holds an SM2 root and an ECDSA root whose algorithm
+    carries a NULL parameter, both refused by ``cryptography``, and both left out of every SN anyway."""
+    blocks = _PEM_CERTIFICATE.findall(pem) if isinstance(pem, str) else []
+    if not blocks:
         raise ValueError("no PEM certificate")
-    return x509.load_pem_x509_certificates(pem.encode())
+    certificates = []
+    for block in blocks:
+        try:
+            certificates.append(x509.load_pem_x509_certificate(block.encode()))
+        except ValueError:
+            if PKCS1_OID in _der(block.split("-----")[2]):  # it may be RSA-signed: an SN would miss it
+                raise
+    if not certificates:
+        raise ValueError("no certificate readable")
+    return certificates
 
 
 def cert_sn(cert: x509.Certificate) -> str:
