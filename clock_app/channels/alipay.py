@@ -42,10 +42,8 @@ import re
 import tempfile
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import IO, Any
-from zoneinfo import ZoneInfo
 
 import requests
 from cryptography.exceptions import InvalidSignature
@@ -60,15 +58,22 @@ from ..exceptions import ChannelUnavailable
 from ..money import fen, yuan
 from ..services.orders import Notification
 from . import alipay_bill, alipay_keys
+from .alipay_wire import (
+    SHANGHAI,
+    Reply,
+    Unverified,
+    alipay_time,
+    parse_alipay_time,
+    response_members,
+    signed_content,
+)
 from .base import BillLine, InvalidNotification, PaymentChannel
 
 logger = logging.getLogger(__name__)
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")  # Alipay's clock
-TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 TRANSFER_PRODUCT = {"product_code": "TRANS_ACCOUNT_NO_PWD", "biz_scene": "DIRECT_TRANSFER"}
 BILL_READY = timedelta(days=1, hours=10)  # a day's bill exists from 10:00 the next (Beijing) day
-_USER_ID = re.compile(r"2088\d{12}")  # an Alipay user id; anything else is an open_id (the newer identity)
+_USER_ID = re.compile(r"2088[0-9]{12}")  # an Alipay user id; anything else is an open_id (the newer identity)
 _PAID = ("TRADE_SUCCESS", "TRADE_FINISHED")
 _TRANSFER_STATES = {
     "SUCCESS": "SUCCESS",
@@ -78,83 +83,6 @@ _TRANSFER_STATES = {
     "CLOSED": "FAIL",
     "REFUND": "FAIL",  # 退票: the money came back
 }
-
-
-class Unverified(Exception):
-    """An answer or notification whose signature does not check out, or that cannot be read."""
-
-
-@dataclass(frozen=True)
-class Reply:
-    """A verified gateway answer: the ``<method>_response`` object and the body as received."""
-
-    data: dict[str, Any]
-    text: str
-
-    @property
-    def ok(self) -> bool:
-        return self.data.get("code") == "10000"
-
-    @property
-    def sub_code(self) -> str:
-        return str(self.data.get("sub_code") or "")
-
-    @property
-    def unsure(self) -> bool:
-        """Alipay's "busy, try again with the same parameters": the call may or may not have acted."""
-        return self.data.get("code") == "20000" or self.sub_code in ("SYSTEM_ERROR", "ACQ.SYSTEM_ERROR")
-
-    def refusal(self) -> dict[str, Any]:
-        return {"result_code": "FAIL", "err_code": self.sub_code or self.data.get("code"), "err_code_des": self.why}
-
-    @property
-    def why(self) -> str:
-        return str(self.data.get("sub_msg") or self.data.get("msg") or "")[:200]
-
-
-def alipay_time(moment: datetime) -> str:
-    """Alipay's time format, Beijing time: ``2026-12-07 23:59:59``."""
-    return moment.astimezone(SHANGHAI).strftime(TIME_FORMAT)
-
-
-def parse_alipay_time(text: Any) -> datetime | None:
-    """An aware datetime from Alipay's ``YYYY-MM-DD HH:MM:SS`` (Beijing time), or None."""
-    try:
-        return datetime.strptime(str(text).strip()[:19], TIME_FORMAT).replace(tzinfo=SHANGHAI)
-    except ValueError:
-        return None
-
-
-def _members(text: str) -> dict[str, tuple[Any, str]]:
-    """The top-level members of a JSON object, each as ``(value, its exact text)`` — Alipay signs the text of
-    one member as it appears in the body, so it must be cut out, not re-serialised. Duplicates are refused."""
-    decoder, space = json.JSONDecoder(), re.compile(r"\s*")
-    i = space.match(text).end()
-    if text[i : i + 1] != "{":
-        raise ValueError("not a JSON object")
-    members: dict[str, tuple[Any, str]] = {}
-    i = space.match(text, i + 1).end()
-    if text[i : i + 1] == "}":
-        i += 1
-    else:
-        while True:
-            name, i = decoder.raw_decode(text, i)
-            i = space.match(text, i).end()
-            if not isinstance(name, str) or name in members or text[i : i + 1] != ":":
-                raise ValueError("not a JSON object with distinct names")
-            start = space.match(text, i + 1).end()
-            value, i = decoder.raw_decode(text, start)
-            members[name] = (value, text[start:i])
-            i = space.match(text, i).end()
-            if text[i : i + 1] == "}":
-                i += 1
-                break
-            if text[i : i + 1] != ",":
-                raise ValueError("expected , or }")
-            i = space.match(text, i + 1).end()
-    if text[i:].strip():
-        raise ValueError("text after the object")
-    return members
 
 
 class AlipayChannel(PaymentChannel):
@@ -260,10 +188,6 @@ class AlipayChannel(PaymentChannel):
         except (InvalidSignature, ValueError, TypeError) as exc:
             raise Unverified("the signature does not verify") from exc
 
-    @staticmethod
-    def signed_content(fields: Mapping[str, str], *, leave_out: tuple[str, ...]) -> str:
-        return "&".join(f"{k}={v}" for k, v in sorted(fields.items()) if k not in leave_out and v != "")
-
     # --- transport -------------------------------------------------------------------------------------------
 
     def call(self, method: str, biz: Mapping[str, Any], *, notify_url: str | None = None) -> Reply:
@@ -283,7 +207,7 @@ class AlipayChannel(PaymentChannel):
             params["notify_url"] = notify_url
         if self.cert_mode:
             params["app_cert_sn"], params["alipay_root_cert_sn"] = self.app_cert_sn, self.root_cert_sn
-        params["sign"] = self.sign(self.signed_content(params, leave_out=("sign",)))
+        params["sign"] = self.sign(signed_content(params, leave_out=("sign",)))
         response = self.session.post(self.gateway, data=params, timeout=self.timeout)
         if response.status_code != 200:
             raise Unverified(f"HTTP {response.status_code}")
@@ -293,7 +217,7 @@ class AlipayChannel(PaymentChannel):
         """The ``<method>_response`` object of an answer, once its signature (and certificate) checks out."""
         try:
             text = body.decode("utf-8")
-            members = _members(text)
+            members = response_members(text)
         except (UnicodeDecodeError, ValueError) as exc:
             raise Unverified(f"the answer is not JSON: {body[:200]!r}") from exc
         key = method.replace(".", "_") + "_response"
@@ -390,7 +314,7 @@ class AlipayChannel(PaymentChannel):
         if fields.get("sign_type") != "RSA2" or fields.get("charset", "utf-8").lower() != "utf-8":
             raise InvalidNotification("支付宝回调签名类型或字符集不符")
         try:
-            self.verify(self.signed_content(fields, leave_out=("sign", "sign_type")), fields.get("sign", ""))
+            self.verify(signed_content(fields, leave_out=("sign", "sign_type")), fields.get("sign", ""))
         except Unverified:
             raise InvalidNotification("支付宝回调验签失败") from None
         return fields, content

@@ -23,13 +23,11 @@ import zipfile
 from collections.abc import Iterator
 from datetime import datetime
 from typing import IO
-from zoneinfo import ZoneInfo
 
 from ..exceptions import ChannelUnavailable
 from ..money import fen
+from .alipay_wire import SHANGHAI, TIME_FORMAT
 from .base import BillLine
-
-SHANGHAI = ZoneInfo("Asia/Shanghai")  # Alipay's clock: every time in its bills is Beijing time
 
 TRADE, SIGNCUSTOMER = "trade", "signcustomer"
 _MEMBER = {TRADE: "_业务明细.csv", SIGNCUSTOMER: "_账务明细.csv"}
@@ -91,7 +89,8 @@ def _rows(text: IO[str], bill_type: str) -> Iterator[BillLine]:
 
 
 def _time(text: str) -> datetime:
-    return datetime.strptime(text, "%Y-%m-%d %H:%M:%S").replace(tzinfo=SHANGHAI)
+    """A bill's time: Beijing time, always (a row with another time is unreadable, not guessed)."""
+    return datetime.strptime(text, TIME_FORMAT).replace(tzinfo=SHANGHAI)
 
 
 def _trade_line(row: dict[str, str], raw: str) -> BillLine | None:

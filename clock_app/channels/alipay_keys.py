@@ -64,9 +64,9 @@ def load_public_key(text: str) -> rsa.RSAPublicKey:
 
 
 def load_certificates(pem: str) -> list[x509.Certificate]:
-    """Every certificate of a PEM file, in file order (at least one) — except those ``cryptography`` cannot
-    parse that are not RSA-signed: production's root file holds an SM2 root and an ECDSA root whose algorithm
-    carries a NULL parameter, both refused by ``cryptography``, and both left out of every SN anyway."""
+    """Every certificate of a PEM file, in file order (at least one) — except one ``cryptography`` cannot parse
+    that is not RSA-signed (no SN counts it): production's root file holds an ECDSA root whose algorithm carries
+    a NULL parameter, which ``cryptography`` refuses."""
     blocks = _PEM_CERTIFICATE.findall(pem) if isinstance(pem, str) else []
     if not blocks:
         raise ValueError("no PEM certificate")

@@ -47,6 +47,8 @@ def test_a_days_payments_refunds_and_transfers(alipay):
         packet = Transfer("TTC2030030100000001P", 1, BUYER, 250, DAY, "packet")
         assert get_channel().transfer(packet)["result_code"] == "SUCCESS"
     order_id = alipay.transfers["TTC2030030100000001P"].order_id
+    assert alipay.transfers["TTC2030030100000001P"].identity_type == "ALIPAY_USER_ID"  # a 2088… user id
+    assert alipay.trades["o1"].buyer_id == BUYER and not alipay.trades["o1"].buyer_open_id
     paid(alipay, "o3", local(DAY + timedelta(days=1), "00:00:00"))  # the next day: not in this bill
 
     lines = bill(DAY, local(DAY + timedelta(days=1), "10:30:00"))

@@ -15,6 +15,7 @@ from clock_app.models import ClockOrder, ClockStatus, Participation, PayoutError
 from clock_app.services.payouts import round_push
 from clock_app.services.settlement import round_settle
 from clock_app.services.sweep import payments_sweep
+from clock_app.services.transfers import Transfer
 from tests.factories import order_for, pay
 from tests.fakes.alipay import FAULTS
 
@@ -177,9 +178,31 @@ def test_a_balance_too_low_fails_the_transfer_then_the_next_number_pays(alipay):
     assert {p.red_status for p in Participation.objects.filter(clock_status=ClockStatus.CLOCKED_IN)} == {
         RedStatus.FAILED
     }
+    assert PayoutError.objects.filter(pay_result__contains="PAYER_BALANCE_NOT_ENOUGH").count() == len(winners)
     alipay.balance = 10_000_00
     assert push(local(AFTER, "00:31:00")).unpaid == 0
     assert_each_paid_once(alipay, winners)
+    assert all(numbers_sent(alipay, p.payout_no) == {p.payout_no, f"{p.payout_no}N2"} for p in winners)
+
+
+def test_a_refund_answered_without_a_fund_change_counts_only_once_the_query_finds_it(alipay):
+    order = order_for(9, local(DAY, "10:00:00"))
+    with time_machine.travel(local(DAY, "10:00:01"), tick=False):
+        get_channel().prepay(order, expires_at=local(DAY, "23:59:59"))
+        trade_no = alipay.pay(order.order_no)
+    refund = Transfer(f"{order.order_no}R", 9, order.buyer_id, 100, DAY, "refund", trade_no, total=100)
+    with time_machine.travel(local(DAY, "11:00:00"), tick=False):
+        assert get_channel().transfer(refund)["result_code"] == "SUCCESS"  # fund_change Y
+        alipay.inject("alipay.trade.fastpay.refund.query", "system_error_before")
+        assert get_channel().transfer(refund)["result_code"] == "UNKNOWN"  # N, and the query cannot say
+        again = get_channel().transfer(refund)  # N, and the query finds the refund
+    assert again == {"result_code": "SUCCESS", "refund_status": "REFUND_SUCCESS", "out_request_no": refund.order_no}
+    assert [r.answer["fund_change"] for r in alipay.calls("alipay.trade.refund")] == ["Y", "N", "N"]
+    assert alipay.paid_out_by_key() == {refund.order_no: 100}
+    other = Transfer(f"{order.order_no}X", 9, order.buyer_id, 100, DAY, "refund", trade_no, total=100)
+    with time_machine.travel(local(DAY, "11:01:00"), tick=False):
+        refused = get_channel().transfer(other)  # nothing left to refund: checked by a query, then a failure
+    assert refused["result_code"] == "FAIL" and refused["err_code"] == "ACQ.TRADE_STATUS_ERROR"
 
 
 def test_amounts_outside_the_limits_are_held_back_and_owed_not_sent_to_fail(alipay, settings):

@@ -6,7 +6,7 @@ from datetime import date, timedelta
 
 import pytest
 import time_machine
-from django.test import Client
+from django.test import Client, override_settings
 
 from clock_app.channels import get_channel
 from clock_app.models import (
@@ -84,6 +84,14 @@ def test_prepay_creates_the_mini_program_trade_with_the_expiry(alipay):
     assert again["data"]["payment"]["tradeNO"] == trade.trade_no
     with time_machine.travel(local(DAY + timedelta(days=1), "00:00:00"), tick=False), pytest.raises(PaymentRefused):
         alipay.pay(trade.out_trade_no)
+
+
+def test_prepay_names_the_operating_mini_program_when_it_is_another_app(alipay, settings):
+    options = {**settings.CLOCK["PAYMENT_CHANNEL"]["OPTIONS"], "OP_APP_ID": "2021004100000000"}
+    channel = {**settings.CLOCK["PAYMENT_CHANNEL"], "OPTIONS": options}
+    with override_settings(CLOCK={**settings.CLOCK, "PAYMENT_CHANNEL": channel}):
+        Payer(Client, 1).post("prepay", local(DAY, "10:00:00"))
+    assert alipay.calls("alipay.trade.create")[0].biz["op_app_id"] == "2021004100000000"
 
 
 def test_prepay_without_a_trustworthy_answer_is_channel_unavailable(alipay):

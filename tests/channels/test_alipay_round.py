@@ -107,6 +107,9 @@ def test_a_whole_round_through_alipay(alipay):
     assert ClockOrder.objects.get(pk=stray.pk).refund_status == RefundStatus.REFUNDED
     assert Participation.objects.get(uid=8).payout_renewals == 1  # the failed transfer's successor was paid
     assert set(alipay.transfers) >= {payout_no(8), f"{payout_no(8)}N2"}
+    assert {(t.identity_type, t.identity) for t in alipay.transfers.values()} == {
+        ("ALIPAY_OPEN_ID", f"demo-open-{uid}") for uid in range(1, 15)
+    }
 
     # --- the books: Alipay's ledger equals the app's, to the fen; every payment once, every payout once.
     winners = Participation.objects.filter(clock_day=DAY, clock_status=2)
