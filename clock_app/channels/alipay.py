@@ -85,6 +85,14 @@ _TRANSFER_STATES = {
 }
 
 
+def _same_amount(text: Any, amount: int) -> bool:
+    """Whether Alipay's yuan string is ``amount`` fen (an unreadable amount is not)."""
+    try:
+        return fen(text) == amount
+    except ValueError:
+        return False
+
+
 class AlipayChannel(PaymentChannel):
     """``CLOCK["PAYMENT_CHANNEL"] = {"BACKEND": "clock_app.channels.alipay.AlipayChannel", "OPTIONS": …}`` with
     the OPTIONS names of DESIGN §7 (money in fen). ``APP_CERT``, ``ALIPAY_CERT`` and ``ALIPAY_ROOT_CERT`` (all
@@ -404,7 +412,7 @@ class AlipayChannel(PaymentChannel):
         }
         if data.get("out_biz_no") != transfer.channel_no:
             answer.update(result_code="UNKNOWN", err_code="OTHER_TRANSFER")
-        elif "trans_amount" in data and data["trans_amount"] != yuan(transfer.amount):
+        elif "trans_amount" in data and not _same_amount(data["trans_amount"], transfer.amount):
             answer.update(result_code="UNKNOWN", err_code="AMOUNT_MISMATCH", trans_amount=data["trans_amount"])
         elif answer["result_code"] == "FAIL":
             answer["err_code"] = data.get("error_code") or status
@@ -457,7 +465,7 @@ class AlipayChannel(PaymentChannel):
         status = reply.data.get("refund_status") or "REFUND_SUCCESS"
         if status != "REFUND_SUCCESS":
             return {"result_code": "PENDING", "refund_status": status}
-        if reply.data.get("refund_amount") != yuan(transfer.amount):
+        if not _same_amount(reply.data.get("refund_amount"), transfer.amount):
             return {
                 "result_code": "UNKNOWN",
                 "err_code": "AMOUNT_MISMATCH",

@@ -11,6 +11,7 @@ from django.test import Client, override_settings
 
 from clock_app.audit import audit
 from clock_app.channels import get_channel
+from clock_app.channels.alipay import AlipayChannel
 from clock_app.models import ClockOrder, ClockStatus, Participation, PayoutError, RedStatus, RefundStatus
 from clock_app.services.payouts import round_push
 from clock_app.services.settlement import round_settle
@@ -251,3 +252,19 @@ def test_without_certificates_packets_are_held_back_and_refunds_still_work(alipa
         with time_machine.travel(local(AFTER, "10:01:00"), tick=False):
             report = round_push(DAY)
     assert report.refunds == {"paid": 1} and alipay.money_out() == 100
+
+
+@pytest.mark.parametrize(
+    ("data", "code", "err_code"),
+    [
+        ({"out_biz_no": "B1", "status": "SUCCESS", "trans_amount": "2.5"}, "SUCCESS", None),
+        ({"out_biz_no": "B1", "status": "SUCCESS", "trans_amount": "2.51"}, "UNKNOWN", "AMOUNT_MISMATCH"),
+        ({"out_biz_no": "B1", "status": "SUCCESS", "trans_amount": "2,50"}, "UNKNOWN", "AMOUNT_MISMATCH"),
+        ({"out_biz_no": "B2", "status": "SUCCESS"}, "UNKNOWN", "OTHER_TRANSFER"),
+        ({"out_biz_no": "B1", "status": "REFUND"}, "FAIL", "REFUND"),
+        ({"out_biz_no": "B1", "status": "NEW_STATE"}, "UNKNOWN", None),
+    ],
+)
+def test_a_transfer_answer_about_another_transfer_or_amount_is_never_booked(data, code, err_code):
+    answer = AlipayChannel._transfer_answer(data, Transfer("B1", 1, "open-1", 250, DAY))
+    assert (answer["result_code"], answer.get("err_code")) == (code, err_code)
