@@ -236,6 +236,8 @@ def payment_notify(request: HttpRequest) -> HttpResponse:
     except InvalidNotification as error:
         logger.warning("payment callback rejected (%s): %s", error.message, request.body[:500])
         return channel.acknowledge(False, error.message)
+    if notification is None:  # genuine, but about no payment (Alipay: an unpaid trade closed): nothing to do
+        return channel.acknowledge(True)
     try:
         order_notify(notification)
     except ClockError as error:

@@ -95,13 +95,15 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 LOGIN_URL = "/"
 
+
 def _pem(variable: str) -> str:
     """A key given as a file path (never inline in the environment)."""
     path = env(variable, default="")
     return Path(path).read_text() if path else ""
 
 
-# The signed sandbox by default; the real WeChat Pay v3 channel as soon as its merchant number is set.
+# The signed sandbox by default; the real WeChat Pay v3 channel as soon as its merchant number is set, else
+# Alipay as soon as its app id is set (one channel at a time: WeChat Pay wins if both are).
 if env("WECHATPAY_MCHID", default=""):
     PAYMENT_CHANNEL = {
         "BACKEND": "clock_app.channels.wechatpay.WeChatPayChannel",
@@ -115,6 +117,22 @@ if env("WECHATPAY_MCHID", default=""):
             "PUBLIC_KEY_ID": env("WECHATPAY_PUBLIC_KEY_ID", default=""),
             "NOTIFY_URL": env("WECHATPAY_NOTIFY_URL", default=""),
             "TRANSFER_SCENE_ID": env("WECHATPAY_TRANSFER_SCENE_ID", default="1000"),
+        },
+    }
+elif env("ALIPAY_APP_ID", default=""):
+    PAYMENT_CHANNEL = {
+        "BACKEND": "clock_app.channels.alipay.AlipayChannel",
+        "OPTIONS": {
+            "APP_ID": env("ALIPAY_APP_ID"),
+            "APP_PRIVATE_KEY": _pem("ALIPAY_APP_PRIVATE_KEY_FILE"),
+            "ALIPAY_PUBLIC_KEY": _pem("ALIPAY_PUBLIC_KEY_FILE") or None,
+            # Certificate mode (transfers need it): the three files from the open platform's console.
+            "APP_CERT": _pem("ALIPAY_APP_CERT_FILE") or None,
+            "ALIPAY_CERT": _pem("ALIPAY_CERT_FILE") or None,
+            "ALIPAY_ROOT_CERT": _pem("ALIPAY_ROOT_CERT_FILE") or None,
+            "SELLER_ID": env("ALIPAY_SELLER_ID", default="") or None,
+            "NOTIFY_URL": env("ALIPAY_NOTIFY_URL", default=""),
+            "GATEWAY": env("ALIPAY_GATEWAY", default="https://openapi.alipay.com/gateway.do"),
         },
     }
 else:

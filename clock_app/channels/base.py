@@ -7,7 +7,8 @@ A channel does these things for the app:
 * ``parse_notification(request, now)`` — verify the channel's signature and freshness on a payment callback
   (``notify/``) and return a :class:`~clock_app.services.orders.Notification` with the channel's payment
   time; raise :class:`InvalidNotification` for anything forged, stale or malformed (the view then changes
-  nothing);
+  nothing); None for a genuine callback that is about no payment (acknowledged, nothing changes — Alipay
+  also notifies an unpaid trade's closing);
 * ``parse_transfer_notification(request, now)`` — the same for the results of transfers and refunds
   (``transfer-notify/``, ``refund-notify/``), returning a :class:`TransferNotice`;
 * ``acknowledge(accepted, message)`` — answer a callback in the channel's own format (so it stops or keeps
@@ -81,7 +82,7 @@ class PaymentChannel:
         """What the client needs to pay ``order``; the channel must refuse payment after ``expires_at``."""
         raise NotImplementedError
 
-    def parse_notification(self, request: HttpRequest, now: datetime | None = None) -> Any:
+    def parse_notification(self, request: HttpRequest, now: datetime | None = None) -> Any | None:
         raise NotImplementedError
 
     def parse_transfer_notification(self, request: HttpRequest, now: datetime | None = None) -> TransferNotice:

@@ -10,6 +10,7 @@ from django.test import override_settings
 from django.urls import reverse
 
 from tests.conftest import local
+from tests.fakes.alipay import FakeAlipay, fake_alipay  # noqa: F401  (a fixture, used by name)
 from tests.fakes.wechatpay import FakeWeChatPay, fake_wechatpay  # noqa: F401  (a fixture, used by name)
 
 # WeChat accepts only https notification URLs without a query string; the test client ignores the host.
@@ -31,6 +32,24 @@ def wechat(fake_wechatpay: FakeWeChatPay, settings) -> Iterator[FakeWeChatPay]: 
         }
     ):
         yield fake_wechatpay
+
+
+@pytest.fixture
+def alipay(fake_alipay: FakeAlipay, settings) -> Iterator[FakeAlipay]:  # noqa: F811
+    """The app's CLOCK with the Alipay adapter (certificate mode, the seller pinned) pointed at the fake, and
+    payouts through it."""
+    with override_settings(
+        CLOCK={
+            **settings.CLOCK,
+            "PAYMENT_CHANNEL": {
+                "BACKEND": "clock_app.channels.alipay.AlipayChannel",
+                "OPTIONS": {**fake_alipay.options(NOTIFY_URL), "SELLER_ID": fake_alipay.seller_id, "TIMEOUT": 2},
+            },
+            "PAYOUT_HANDLER": "clock_app.channels.transfer",
+            "PAYOUT_TIMEOUT": 5,
+        }
+    ):
+        yield fake_alipay
 
 
 class Player:
@@ -56,4 +75,14 @@ def deliver(client, name: str, headers: dict[str, str], body: bytes, at):
         return client.post(reverse(f"clock_app:{name}"), body, content_type="application/json", headers=headers)
 
 
-__all__ = ["NOTIFY_URL", "Player", "deliver", "local"]
+def deliver_form(client, fields: dict[str, str], at, name: str = "notify"):
+    """Alipay POSTs a notification (a form, as :meth:`FakeAlipay.deliver` sends it) to the app at ``at``."""
+    with time_machine.travel(at, tick=False):
+        return client.post(
+            reverse(f"clock_app:{name}"),
+            FakeAlipay.form_body(fields),
+            content_type="application/x-www-form-urlencoded; charset=utf-8",
+        )
+
+
+__all__ = ["NOTIFY_URL", "Player", "deliver", "deliver_form", "local"]
