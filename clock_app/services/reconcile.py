@@ -28,6 +28,7 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from types import SimpleNamespace
 
 from django.db import transaction
 from django.db.models import Count, Exists, OuterRef, QuerySet
@@ -36,6 +37,8 @@ from django.utils import timezone
 from .. import calendar
 from ..channels import get_channel
 from ..channels.base import BillLine
+from ..conf import clock_settings
+from ..deadline import call_with_deadline
 from ..models import (
     BillEntry,
     ClockOrder,
@@ -166,22 +169,35 @@ def _day_of(queryset: QuerySet, column: str, day: date) -> QuerySet:
     return queryset.filter(**{f"{column}__gte": start, f"{column}__lt": end})
 
 
+def _payment_of(line: BillEntry, run: ReconcileRun) -> Notification:
+    """The payment behind a bill line, as its notification would have said it: asked of the channel by the
+    order number (the payer, the payment time — Alipay's bills mask the buyer), else read off the line."""
+    try:
+        found = call_with_deadline(
+            get_channel().query_payment, SimpleNamespace(order_no=line.number), timeout=clock_settings.payout_timeout
+        )
+    except Exception:  # the channel cannot be asked now: the bill's own line is the record
+        logger.exception("reconciliation: cannot ask the channel about order %s", line.number)
+        found = None
+    if found is not None and found.transaction_id == line.channel_id:
+        return found
+    return Notification(
+        order_no=line.number,
+        amount=line.amount,
+        buyer_id=line.buyer_id or "unknown",
+        transaction_id=line.channel_id,
+        notify_time=line.at,
+        content=f"reconciliation run {run.pk}: {line.raw}",
+    )
+
+
 def _payments(run: ReconcileRun, day: date, report: ReconcileReport, seen: set[int]) -> None:
     theirs = BillEntry.objects.filter(run=run, kind="payment")
     booked = ClockOrder.objects.filter(transaction_id=OuterRef("channel_id"))
     for line in theirs.exclude(Exists(booked)).order_by("pk").iterator(chunk_size=BATCH):
         if theirs.filter(channel_id=line.channel_id, pk__lt=line.pk).exists():
             continue  # a duplicate line: reported below, applied once
-        outcome = order_notify(
-            Notification(
-                order_no=line.number,
-                amount=line.amount,
-                buyer_id=line.buyer_id or "unknown",
-                transaction_id=line.channel_id,
-                notify_time=line.at,
-                content=f"reconciliation run {run.pk}: {line.raw}",
-            )
-        )
+        outcome = order_notify(_payment_of(line, run))
         run.applied += 1
         logger.warning(
             "reconciliation: payment %s of order %s was never notified: %s", line.channel_id, line.number, outcome
