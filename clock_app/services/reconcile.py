@@ -24,13 +24,14 @@ it with a note, or a later run no longer finds it.
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from types import SimpleNamespace
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, Exists, OuterRef, QuerySet
 from django.utils import timezone
 
@@ -104,35 +105,51 @@ def reconcile_day(day: date, *, now: datetime | None = None) -> ReconcileReport:
     return report
 
 
-def _stage(run: ReconcileRun, lines: Iterator[BillLine]) -> int:
-    """Copy the bill into the staging table, ``BATCH`` lines at a time."""
-    total, batch = 0, []
+STAGED = ("run_id", "kind", "number", "key", "renewal", "channel_id", "amount", "status", "at", "buyer_id", "raw")
+
+
+def _staged_rows(run: ReconcileRun, lines: Iterator[BillLine]) -> Iterator[tuple]:
     for line in lines:
         key, renewal = line.number, 0
         if line.kind == "refund":
             key = line.number.removesuffix("R")
         elif line.kind == "transfer":
             key, renewal = parse_channel_number(line.number, key_suffix="P")
-        batch.append(
-            BillEntry(
-                run=run,
-                kind=line.kind,
-                number=line.number[:64],
-                key=key[:64],
-                renewal=renewal,
-                channel_id=line.channel_id[:64],
-                amount=line.amount,
-                status=line.status[:32],
-                at=line.at,
-                buyer_id=line.buyer_id[:64],
-                raw=line.raw[:2000],
-            )
+        yield (
+            run.pk,
+            line.kind,
+            line.number[:64],
+            key[:64],
+            renewal,
+            line.channel_id[:64],
+            line.amount,
+            line.status[:32],
+            line.at,
+            line.buyer_id[:64],
+            line.raw[:2000],
         )
-        if len(batch) == BATCH:
-            BillEntry.objects.bulk_create(batch)
-            total, batch = total + len(batch), []
-    BillEntry.objects.bulk_create(batch)
-    return total + len(batch)
+
+
+def _stage(run: ReconcileRun, lines: Iterator[BillLine]) -> int:
+    """Copy the bill into the staging table as it streams: PostgreSQL's COPY, elsewhere ``BATCH`` rows at a
+    time; then the planner is told how many rows there are."""
+    rows = _staged_rows(run, lines)
+    total = 0
+    if connection.vendor == "postgresql":
+        # In its own (sub)transaction: a bill that fails half-way (a hash that does not match) aborts the COPY,
+        # and must not poison a transaction the caller may have open.
+        with transaction.atomic(), connection.cursor() as cursor:
+            raw = cursor.cursor  # psycopg's own cursor: COPY streams rows without building them in memory
+            with raw.copy(f"COPY pay_clock_bill_line ({', '.join(STAGED)}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+                    total += 1
+            cursor.execute("ANALYZE pay_clock_bill_line")
+        return total
+    while batch := list(itertools.islice(rows, BATCH)):
+        BillEntry.objects.bulk_create(BillEntry(**dict(zip(STAGED, row, strict=True))) for row in batch)
+        total += len(batch)
+    return total
 
 
 def _note(run, report, seen, *, kind, number, reason, channel_id="", ours=None, theirs=None, detail="", resolved=False):
@@ -193,7 +210,10 @@ def _payment_of(line: BillEntry, run: ReconcileRun) -> Notification:
 
 def _payments(run: ReconcileRun, day: date, report: ReconcileReport, seen: set[int]) -> None:
     theirs = BillEntry.objects.filter(run=run, kind="payment")
-    booked = ClockOrder.objects.filter(transaction_id=OuterRef("channel_id"))
+    # Every lookup by transaction id names the unique index's own condition (transaction_id <> ''): without it
+    # PostgreSQL cannot use that partial index for a correlated subquery and scans the orders once per line.
+    with_transaction = ClockOrder.objects.exclude(transaction_id="")
+    booked = with_transaction.filter(transaction_id=OuterRef("channel_id"))
     for line in theirs.exclude(Exists(booked)).order_by("pk").iterator(chunk_size=BATCH):
         if theirs.filter(channel_id=line.channel_id, pk__lt=line.pk).exists():
             continue  # a duplicate line: reported below, applied once
@@ -228,7 +248,7 @@ def _payments(run: ReconcileRun, day: date, report: ReconcileReport, seen: set[i
             ours=order.pay_amount,
             detail="paid according to the app; the channel's bill does not list this transaction",
         )
-    differing = ClockOrder.objects.filter(transaction_id=OuterRef("channel_id")).exclude(pay_amount=OuterRef("amount"))
+    differing = with_transaction.filter(transaction_id=OuterRef("channel_id")).exclude(pay_amount=OuterRef("amount"))
     for line in theirs.filter(Exists(differing)).iterator(chunk_size=BATCH):
         order = ClockOrder.objects.get(transaction_id=line.channel_id)
         _note(
