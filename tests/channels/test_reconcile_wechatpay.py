@@ -127,3 +127,38 @@ def test_a_bill_not_yet_published_is_a_clear_error(wechat):
     paid_day(wechat)
     with pytest.raises(CommandError, match="could not be read"):
         reconcile(at=local(NEXT, "08:00:00"))
+
+
+def test_an_operator_resolves_a_difference_in_the_admin_with_a_note(wechat, client):
+    from django.contrib.auth.models import User
+    from django.urls import reverse
+
+    orders = paid_day(wechat, players=2)
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE pay_clock_order SET pay_amount = 101 WHERE order_no = %s", [orders[1]])
+    with pytest.raises(CommandError):
+        reconcile()
+    difference = Difference.objects.get()
+    client.force_login(User.objects.create_superuser("ops", "ops@example.com", "pw"))
+    assert "Amounts differ" in client.get(reverse("admin:clock_app_difference_changelist")).content.decode()
+    assert client.get(reverse("admin:clock_app_reconcilerun_changelist")).status_code == 200
+    url = reverse("admin:clock_app_difference_change", args=[difference.pk])
+    client.post(url, {"note": ""})
+    assert Difference.objects.get().status == Difference.Status.OPEN  # no note, no resolution
+    client.post(url, {"note": "the order's amount was corrected by hand; WeChat's 1.00 is right"})
+    resolved = Difference.objects.get()
+    assert resolved.status == Difference.Status.RESOLVED and "corrected by hand" in resolved.note
+    assert "ops" in resolved.note
+
+
+def test_the_reconcile_task_and_its_opt_in_beat_entry(wechat):
+    from clock_app.schedules import beat_schedule
+    from clock_app.tasks import reconcile_task
+
+    paid_day(wechat, drop={1})
+    with time_machine.travel(local(NEXT, "10:30:00"), tick=False):
+        result = reconcile_task.apply(kwargs={"day": DAY.isoformat()}).get()
+    assert result == {"clock_day": "2026-11-26", "found": {"applied": 1}, "open": 0}
+    assert "clock_app.reconcile-yesterday" not in beat_schedule()
+    entry = beat_schedule(reconcile_at="10:30")["clock_app.reconcile-yesterday"]
+    assert entry["task"] == "clock_app.reconcile" and entry["schedule"].hour == {10}
