@@ -31,7 +31,9 @@ class ClockCommand(BaseCommand):
         try:
             if self.needs_tables:
                 require_tables()
-            return super().execute(*args, **options)
+            result = super().execute(*args, **options)
+            self.stdout.flush()  # a pipe closed early fails here, inside the try, not at the interpreter's exit
+            return result
         except BrokenPipeError:
             # The reader went away (`| head`): stop quietly as other command-line tools do. Point stdout at
             # /dev/null so the interpreter's last flush does not complain about the pipe too.

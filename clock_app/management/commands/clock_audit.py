@@ -27,6 +27,7 @@ class Command(ClockCommand):
         if round_day is not None and not reports:
             raise no_round(round_day)
         failed = [r for r in reports if not r.ok]
+        self.stdout.write("money in fen (100 fen = ¥1.00), as stored")
         for report in reports:
             mark = self.style.SUCCESS("ok") if report.ok else self.style.ERROR("MISMATCH")
             self.stdout.write(f"round {report.clock_day}: {report.equation}  {mark}")
