@@ -89,6 +89,7 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 LOGIN_URL = "/"
 
+
 def _pem(variable: str) -> str:
     """A key given as a file path (never inline in the environment)."""
     path = env(variable, default="")

@@ -156,6 +156,9 @@ def test_simulation_ends_now_on_todays_round_and_refuses_to_replay_its_days():
     rounds = {r.clock_day.isoformat(): r for r in Round.objects.all()}
     assert rounds["2026-11-27"].is_settled and not rounds["2026-11-28"].is_settled  # yesterday settled, today open
     assert re.search(r"2026-11-28\s+taking stakes", out)
+    with time_machine.travel(local(*at), tick=False):  # what `make serve` then shows: a live game
+        shown = ClockCenter().init()["data"]["summary"]
+    assert shown["clock_day"] == "2026-11-28" and shown["user_num"] > 0 and shown["yest_money"] > 0
     # Every sign-up is accounted for in the progress lines (no "852/855 paid" left hanging).
     summaries = re.findall(r"of (\d+) signing up, (\d+) joined in time, (\d+) paid [^,\n]*(?:, (\d+) will join)?", out)
     assert len(summaries) == 3
