@@ -154,6 +154,13 @@ def test_join_clock_in_open_red_packet(live_server, browser, transactional_db, t
     failed_loads = [entry["message"] for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
     assert not failed_loads  # no favicon.ico 404, no script error
 
+    # Yesterday's statement page: money in yuan, the back link off the screen's edge, nothing wider than a phone.
+    browser.get(f"{live_server.url}/rounds/{DAY - date.resolution}/")
+    assert "本金 ¥1.00 + 红包 ¥" in text_of(browser, "packets")
+    assert browser.execute_script("return document.querySelector('.back a').getBoundingClientRect().left") >= 12
+    browser.get(f"{live_server.url}/rounds/{'9' * 3000}/")
+    assert browser.execute_script("return document.documentElement.scrollWidth") <= 390
+
 
 def test_every_failure_is_said_on_the_page_and_the_page_stays_usable(live_server, browser, transactional_db):
     """A login that is not a player number; an answer that is not JSON; a refused CSRF token; a player the API
