@@ -49,6 +49,12 @@ def error_response(status: int, code: str, message: str) -> JsonResponse:
     )
 
 
+def method_not_allowed(method: str) -> JsonResponse:
+    response = error_response(405, "method_not_allowed", f"请使用 {method} 请求")
+    response["Allow"] = method
+    return response
+
+
 def unavailable() -> JsonResponse:
     return error_response(503, "unavailable", "服务暂时不可用，请稍后重试")
 

@@ -20,7 +20,7 @@ from functools import wraps
 from typing import Any
 
 from django.core.exceptions import RequestDataTooBig
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.middleware.csrf import get_token
 from django.utils.module_loading import import_string
@@ -32,7 +32,7 @@ from .conf import clock_settings
 from .exceptions import ClockError, ProfileUnavailable
 from .exports import STATEMENT_PAGE, statement_chunks
 from .facade import CashClock, ClockCenter, Participator, failure
-from .http_errors import callback_guarded, error_response, guarded
+from .http_errors import callback_guarded, error_response, guarded, method_not_allowed
 from .models import ClockOrder, Round
 from .services.orders import order_notify, order_payment_deadline
 from .services.payouts import payout_record, refund_record
@@ -58,9 +58,7 @@ def endpoint(method: str, *, user: bool = True) -> Callable[..., Callable[..., H
         @wraps(view)
         def wrapper(request: HttpRequest, **kwargs: Any) -> HttpResponse:
             if request.method != method:
-                response = error_response(405, "method_not_allowed", f"请使用 {method} 请求")
-                response["Allow"] = method
-                return response
+                return method_not_allowed(method)
             uid = None
             if user:
                 uid = import_string(clock_settings.user_resolver)(request)
@@ -201,7 +199,7 @@ def statement(request, uid, body, day: str):
 def statement_file(request: HttpRequest, day: str) -> HttpResponse:
     """A settled round's statement as the canonical JSON-lines file (streamed; what ``clock_verify`` reads)."""
     if request.method != "GET":
-        return error_response(405, "method_not_allowed", "请使用 GET 请求")
+        return method_not_allowed("GET")
     try:
         round_day = calendar.parse_day(day)
     except ValueError:
@@ -232,8 +230,8 @@ def _parsed(parse: Callable[[HttpRequest], Any], request: HttpRequest) -> Any:
     ``InvalidNotification``, so no body can make a callback answer 500."""
     try:
         return parse(request)
-    except (InvalidNotification, RequestDataTooBig):
-        raise
+    except (InvalidNotification, RequestDataTooBig, OperationalError, InterfaceError):
+        raise  # answered as such by the callback's guard: a database away is a 503, not a bad body
     except Exception as exc:
         logger.warning("callback body the channel adapter could not read: %s", type(exc).__name__)
         raise InvalidNotification("回调格式错误") from None
@@ -246,7 +244,7 @@ def transfer_notify(request: HttpRequest) -> HttpResponse:
     signature, recorded once (``payout_record``/``refund_record``); anything forged changes nothing."""
     channel = get_channel()
     if request.method != "POST":
-        return error_response(405, "method_not_allowed", "请使用 POST 请求")
+        return method_not_allowed("POST")
     try:
         notice = _parsed(channel.parse_transfer_notification, request)
     except InvalidNotification as error:
@@ -268,7 +266,7 @@ def payment_notify(request: HttpRequest) -> HttpResponse:
     """The channel's payment callback: verified by the channel's signature, processed exactly once."""
     channel = get_channel()
     if request.method != "POST":
-        return error_response(405, "method_not_allowed", "请使用 POST 请求")
+        return method_not_allowed("POST")
     try:
         notification = _parsed(channel.parse_notification, request)
     except InvalidNotification as error:

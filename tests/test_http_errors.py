@@ -119,6 +119,7 @@ def test_wrong_method_everywhere_is_405(client, me):
     for url in ["/clock/summary/", "/clock/prepay/", "/clock/rounds/2026-11-26/statement.jsonl", "/clock/notify/"]:
         response = client.put(url)
         envelope(response, 405, "method_not_allowed")
+        assert response["Allow"] in ("GET", "POST")
 
 
 def test_an_unexpected_exception_is_a_500_envelope_reported_to_djangos_error_signal(monkeypatch, caplog):
