@@ -144,6 +144,7 @@ def test_join_clock_in_open_red_packet(live_server, browser, transactional_db, t
             assert Participation.objects.get(uid=7, clock_day=DAY).red_status == RedStatus.AWAITING
             browser.find_element(By.ID, "confirm-transfer").click()
         amount = wait_for_text(browser, "packet", "到账")
+        wait_for_text(browser, "next-step", "第 2026-11-26 轮的红包已到账")  # the page caught up with the payment
         part = Participation.objects.get(uid=7, clock_day=DAY)
         assert part.red_status == RedStatus.PAID
         assert amount.endswith(f"{part.clock_money / 100:.2f}")
