@@ -7,8 +7,9 @@ HTML 400 with a traceback in the log), an unknown URL (404) and any exception (5
 :func:`guarded` does it for the app's own views only, with nothing for the host to add:
 
 * the view is marked ``csrf_exempt`` so the middleware lets it through, and the same check runs inside it
-  (as Django's ``csrf_protect`` does, whether or not the host has the middleware); a refusal is
-  ``403 csrf_failed``;
+  when the host has ``CsrfViewMiddleware`` (so exactly the requests Django would refuse are refused — a host
+  that authenticates a mini-program by a header and left the middleware out is not surprised); a refusal
+  is ``403 csrf_failed``;
 * ``request.body`` is first read inside it, so a body too large is ``413 body_too_large``;
 * ``Http404`` is ``404 not_found`` (and :func:`not_found` is the catch-all route at the end of the app's URLs);
 * the database being unavailable (``OperationalError``/``InterfaceError``: a restart, a killed connection) is
@@ -24,15 +25,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from functools import wraps
+from functools import lru_cache, wraps
 from typing import Any
 
+from django.conf import settings
 from django.core import signals
 from django.core.exceptions import RequestDataTooBig
 from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.urls import Resolver404, resolve
+from django.utils.module_loading import import_string
 from django.views.decorators.csrf import csrf_exempt
 
 logger = logging.getLogger(__name__)
@@ -75,6 +78,18 @@ def _no_response(request: HttpRequest) -> HttpResponse:
     raise AssertionError("the CSRF check never calls the next handler")
 
 
+@lru_cache(maxsize=8)
+def _checks_csrf(middleware: tuple[str, ...]) -> bool:
+    """Whether the host's ``MIDDLEWARE`` has Django's CSRF middleware (or a subclass of it)."""
+    return any(
+        isinstance(cls, type) and issubclass(cls, CsrfViewMiddleware) for cls in map(import_string, middleware)
+    )
+
+
+def host_checks_csrf() -> bool:
+    return _checks_csrf(tuple(settings.MIDDLEWARE))
+
+
 def server_error(request: HttpRequest, view_name: str) -> JsonResponse:
     """Inside an ``except``: log the exception, tell Django's error reporters, answer ``500 server_error``."""
     logger.error("%s %s failed in %s", request.method, request.path[:200], view_name, exc_info=True)
@@ -87,13 +102,14 @@ def guarded(view: View) -> View:
 
     @wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        check = _CsrfCheck(_no_response)
+        check = _CsrfCheck(_no_response) if host_checks_csrf() else None
         try:
-            check.process_request(request)
-            reason = check.process_view(request, None, (), {})
-            if reason is not None:
-                logger.warning("CSRF refused %s %s: %s", request.method, request.path[:200], reason)
-                return error_response(403, "csrf_failed", "CSRF 校验失败，请刷新页面后重试")
+            if check is not None:
+                check.process_request(request)
+                reason = check.process_view(request, None, (), {})
+                if reason is not None:
+                    logger.warning("CSRF refused %s %s: %s", request.method, request.path[:200], reason)
+                    return error_response(403, "csrf_failed", "CSRF 校验失败，请刷新页面后重试")
             response = view(request, *args, **kwargs)
         except RequestDataTooBig:
             return body_too_large()
@@ -104,9 +120,7 @@ def guarded(view: View) -> View:
             return unavailable()
         except Exception:
             return server_error(request, view.__name__)
-        # Sets the CSRF cookie when the view asked for one, as csrf_protect does (a no-op when the middleware
-        # already did it).
-        return check.process_response(request, response)
+        return response
 
     return csrf_exempt(wrapper)
 
