@@ -110,7 +110,7 @@ def guarded(view: View) -> View:
                 if reason is not None:
                     logger.warning("CSRF refused %s %s: %s", request.method, request.path[:200], reason)
                     return error_response(403, "csrf_failed", "CSRF 校验失败，请刷新页面后重试")
-            response = view(request, *args, **kwargs)
+            return view(request, *args, **kwargs)
         except RequestDataTooBig:
             return body_too_large()
         except Http404:
@@ -120,7 +120,6 @@ def guarded(view: View) -> View:
             return unavailable()
         except Exception:
             return server_error(request, view.__name__)
-        return response
 
     return csrf_exempt(wrapper)
 
