@@ -2,6 +2,7 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
+# The demo's database; example_project/settings.py's default database too (no DATABASE_URL needed after make demo).
 DEMO_DB := $(CURDIR)/demo.sqlite3
 PIP    := $(BIN)/pip install --quiet --disable-pip-version-check
 

@@ -1,5 +1,8 @@
-"""Admin for the seven tables. Money shows as yuan with two decimals (stored as integer fen); the ledger and
-the orders are read-only, because a hand edit there would break the books the audit re-derives."""
+"""Admin for the seven tables. Money shows as yuan with two decimals everywhere — lists, change and view
+pages alike (stored as integer fen); times show in the game's time zone, ``CLOCK["TIME_ZONE"]``, whatever
+``settings.TIME_ZONE`` is (a 07:43 check-in in Shanghai reads 07:43, not 23:43 the day before in UTC), and
+every page says so. The ledger and the orders are read-only, because a hand edit there would break the books
+the audit re-derives."""
 
 from __future__ import annotations
 
@@ -10,9 +13,12 @@ from typing import Any
 from django.contrib import admin, messages
 from django.db.models import Count, F, OuterRef, Subquery, Sum
 from django.db.models.constants import LOOKUP_SEP
+from django.template.response import TemplateResponse
+from django.utils import timezone
 from django.utils.html import format_html_join
 from django.utils.timezone import now
 
+from .conf import clock_settings
 from .exceptions import NoPayoutHandler
 from .models import (
     ClockOrder,
@@ -41,6 +47,26 @@ PAYOUT_LABELS = {
     "failed": "Failed or cancelled (offered again)",
 }
 SECRET_FIELDS = {"split_seed"}  # an unsettled round's seed decides its allocation: never in any admin URL
+# Columns holding integer fen (DESIGN §3): shown as yuan on every admin page.
+MONEY_FIELDS = frozenset(
+    {
+        "clock_money",
+        "participate_money",
+        "max_packet",
+        "service_fee",
+        "bonus_money",
+        "rollover_in",
+        "rollover_out",
+        "order_money",
+        "red_money",
+        "discount_money",
+        "pay_amount",
+        "spend_money",
+        "income_money",
+        "clock_max_money",
+        "change_money",
+    }
+)
 
 
 def money(field: str, label: str) -> Callable[[Any], str]:
@@ -54,7 +80,55 @@ def money(field: str, label: str) -> Callable[[Any], str]:
     return column
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ClockAdmin(admin.ModelAdmin):
+    """Base of the app's admins: pages rendered in ``CLOCK["TIME_ZONE"]`` (the templates
+    ``admin/clock_app/change_*.html`` say which zone), money fields shown as yuan on change and view pages too.
+
+    A money field stays excluded from every form (read-only) and is displayed by a ``<field>_yuan`` column."""
+
+    def __init__(self, model, admin_site) -> None:
+        super().__init__(model, admin_site)
+        self.money_fields = {f.name: f for f in model._meta.fields if f.name in MONEY_FIELDS}
+        for name, field in self.money_fields.items():
+            setattr(self, f"{name}_yuan", money(name, str(field.verbose_name).capitalize()))
+
+    def _shown(self, name: str) -> str:
+        return f"{name}_yuan" if name in self.money_fields else name
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        return [*fields, *(self._shown(name) for name in fields if name in self.money_fields)]
+
+    def get_fieldsets(self, request, obj=None):
+        shown = []
+        for title, options in super().get_fieldsets(request, obj):
+            names = list(dict.fromkeys(self._shown(name) for name in options["fields"]))
+            shown.append((title, {**options, "fields": names}))
+        return shown
+
+    def _in_game_time(self, view, *args, **kwargs):
+        """Run an admin view and render its page in the game's time zone (a TemplateResponse renders after
+        the view returns, so it is rendered here, inside the override)."""
+        with timezone.override(clock_settings.time_zone):
+            response = view(*args, **kwargs)
+            if isinstance(response, TemplateResponse):
+                response.render()
+        return response
+
+    def changelist_view(self, request, extra_context=None):
+        return self._in_game_time(super().changelist_view, request, extra_context)
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        return self._in_game_time(super().changeform_view, request, object_id, form_url, extra_context)
+
+    def history_view(self, request, object_id, extra_context=None):
+        return self._in_game_time(super().history_view, request, object_id, extra_context)
+
+    def delete_view(self, request, object_id, extra_context=None):
+        return self._in_game_time(super().delete_view, request, object_id, extra_context)
+
+
+class ReadOnlyAdmin(ClockAdmin):
     """Visible, searchable, never edited by hand. Not even a "Save" with every field read-only: Django's save
     writes every column back from the form's snapshot and would undo concurrent ``F()`` updates (a payment
     counted, a check-in, a payout marked paid) — money rows move only through the services."""
@@ -248,7 +322,7 @@ class ClockOrderAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Player)
-class PlayerAdmin(admin.ModelAdmin):
+class PlayerAdmin(ClockAdmin):
     list_display = (
         "uid",
         "nickname",
@@ -299,13 +373,14 @@ class LedgerEntryAdmin(ReadOnlyAdmin):
 
 
 @admin.register(LuckySetting)
-class LuckySettingAdmin(admin.ModelAdmin):
+class LuckySettingAdmin(ClockAdmin):
     list_display = ("start_time", "end_time", "red_num", "money_proportion")
     list_filter = ("start_time",)
+    readonly_fields = ("create_time", "update_time")  # stamped on save, not typed in
 
 
 @admin.register(PayoutError)
-class PayoutErrorAdmin(admin.ModelAdmin):
+class PayoutErrorAdmin(ClockAdmin):
     list_display = (
         "id",
         "clock_day",

@@ -42,7 +42,7 @@ def key(*parts: object) -> str:
 
 
 # Bumped whenever the shape of a cached value changes, so a deploy never reads its predecessor's pickles.
-SCHEMA = "v2"
+SCHEMA = "v3"
 
 
 def round_totals_key(day: date) -> str:

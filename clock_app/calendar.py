@@ -10,6 +10,7 @@ Every function takes an aware ``now`` (default ``timezone.now()``, which tests m
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, time, timedelta
 from typing import Protocol
 
@@ -18,6 +19,7 @@ from django.utils import timezone
 from .conf import clock_settings
 
 ONE_DAY = timedelta(days=1)
+DAY_FORMAT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 class RoundTimes(Protocol):
@@ -89,11 +91,13 @@ def seconds_until(moment: datetime, now: datetime | None = None) -> int:
 
 
 def parse_day(value: date | str) -> date:
-    """A round's day from a ``date`` or ``"YYYY-MM-DD"``; ``ValueError`` otherwise."""
+    """A round's day from a ``date`` or exactly ``"YYYY-MM-DD"`` (ASCII digits, nothing around them);
+    ``ValueError`` otherwise. ``date.fromisoformat`` alone would also take ``20261130``, ``2026-W48-1`` and
+    other ISO 8601 spellings the documentation never promised."""
     if isinstance(value, datetime):
         raise ValueError(f"expected a date, not a datetime: {value!r}")
     if isinstance(value, date):
         return value
-    if isinstance(value, str):
-        return date.fromisoformat(value.strip())
-    raise ValueError(f"expected a date or 'YYYY-MM-DD', got {value!r}")
+    if isinstance(value, str) and DAY_FORMAT.fullmatch(value):
+        return date.fromisoformat(value)
+    raise ValueError(f"expected a date or 'YYYY-MM-DD', got {value!r:.40}")

@@ -38,6 +38,7 @@ class RoundView:
     user_num: int
     clock_money: int
     seed_hash: str
+    participate_money: int
     clock_start: time
     clock_end: time
     red_open: time
@@ -53,6 +54,7 @@ def round_view(day: date) -> RoundView:
             user_num=row.user_num if row else 0,
             clock_money=row.clock_money if row else 0,
             seed_hash=row.seed_hash if row else "",
+            participate_money=source.participate_money,
             clock_start=source.clock_start,
             clock_end=source.clock_end,
             red_open=source.red_open,
@@ -81,6 +83,12 @@ def home_summary(player: Player | None, now: datetime | None = None) -> dict[str
 
     Before 08:05 a participant of yesterday's round is shown that round (with the countdown to 08:05);
     everyone else, and everyone from 08:05 on, is shown today's round.
+
+    Added for a page that tells a player what they can do now and until when (the seed's fields keep their
+    meaning): ``clock_end_time`` (seconds to the end of the shown round's check-in window), ``red_open_time``
+    (seconds to its red packets, for anyone: the seed's ``red_time`` counts only for yesterday's players),
+    ``clock_window`` and ``red_open`` (its frozen times, ``HH:MM``), ``participate_money`` (its stake, fen),
+    ``time_zone`` (the game's zone, every time above is in it) and ``local_time`` (now there, ISO 8601).
     """
     now = now or timezone.now()
     today = calendar.today(now)
@@ -106,7 +114,7 @@ def home_summary(player: Player | None, now: datetime | None = None) -> dict[str
             "zero_time": calendar.seconds_until(calendar.entries_close_at(today), now),
             "is_start": 1,
         }
-    start, _ = calendar.window(shown.clock_day, shown)
+    start, end = calendar.window(shown.clock_day, shown)
     return {
         "is_remind": int(bool(player and player.is_remind)),
         **summary,
@@ -118,6 +126,13 @@ def home_summary(player: Player | None, now: datetime | None = None) -> dict[str
         "yest_money": previous.clock_money,
         "clock_day": shown.clock_day.isoformat(),
         "seed_hash": shown.seed_hash,
+        "clock_end_time": calendar.seconds_until(end, now),
+        "red_open_time": calendar.seconds_until(calendar.red_open_at(shown.clock_day, shown), now),
+        "clock_window": f"{shown.clock_start:%H:%M}–{shown.clock_end:%H:%M}",
+        "red_open": f"{shown.red_open:%H:%M}",
+        "participate_money": shown.participate_money,
+        "time_zone": clock_settings.time_zone.key,
+        "local_time": calendar.local_now(now).isoformat(timespec="seconds"),
     }
 
 

@@ -9,8 +9,12 @@ never reads or moves the wall clock, so it plays days in seconds against any dat
 * 08:05 — settlement of yesterday's round, then winners open their packets during the day;
 * all day — sign-ups for today's round: orders, then *signed* sandbox callbacks, some delivered twice.
 
-After the last round it keeps pushing until every winner and refund is paid (or gives up after a few days),
-then audits every round.
+The simulation's clock never passes the wall clock (``until``, default now): rows are stamped at simulated
+times, none in the future. So with the default start (``clock_simulate``: the last round is today's) the
+demo ends *now*, as a live game — yesterday's round settled after 08:05 with some packets not opened yet,
+today's round taking stakes — and what would happen later today (a check-in after now, sign-ups of the
+evening) does not. Rounds wholly in the past are played out: after the last one it keeps pushing until
+every winner and refund is paid (or gives up after a few days). Then it audits every round.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
 from django.db.models import Max
+from django.utils import timezone
 
 from . import calendar
 from .audit import audit, audit_players
@@ -46,6 +51,7 @@ FINAL_PUSHES = 5
 @dataclass
 class RoundLine:
     clock_day: date
+    state: str  # "settled", "entry closed" (check-in, then 08:05), "taking stakes" (today's)
     payers: int
     winners: int
     pool: int
@@ -68,10 +74,19 @@ class SimulationReport:
 
 class Simulation:
     def __init__(
-        self, *, users: int, days: int, success_rate: float, seed: int, start: date, progress: Progress | None = None
+        self,
+        *,
+        users: int,
+        days: int,
+        success_rate: float,
+        seed: int,
+        start: date,
+        progress: Progress | None = None,
+        until: datetime | None = None,
     ) -> None:
         self.users, self.days, self.success_rate = users, days, success_rate
         self.start = start
+        self.until = until or timezone.now()
         self.rng = random.Random(seed)
         self.channel = SandboxChannel(SECRET=f"simulation-{seed}", FAIL_RATE=FAIL_RATE)
         self.progress = progress or (lambda message: None)
@@ -85,12 +100,16 @@ class Simulation:
         moment = calendar.at(day, clock)
         return moment + timedelta(seconds=self.rng.randrange(spread_seconds)) if spread_seconds else moment
 
+    def happened(self, moment: datetime) -> bool:
+        """Whether ``moment`` is already past on the wall clock (the simulation never plays the future)."""
+        return moment <= self.until
+
     # --- one simulated day ------------------------------------------------------------------------------
 
     def run(self) -> SimulationReport:
         last_round = self.start + timedelta(days=self.days - 1)
         today = self.start
-        while today <= last_round + timedelta(days=1):
+        while today <= last_round + timedelta(days=1) and self.happened(calendar.at(today, time(0))):
             self.progress(f"day {today}")
             self.push(today - timedelta(days=2), self.at(today, time(0, 30)))
             self.deliver_late(today)
@@ -99,9 +118,9 @@ class Simulation:
                 self.sign_ups(today)
             today += timedelta(days=1)
         for attempt in range(FINAL_PUSHES):
-            if not self.unpaid(last_round):
-                break
             moment = self.at(today + timedelta(days=attempt), time(0, 30))
+            if not self.unpaid(last_round) or not self.happened(moment):
+                break
             for offset in range(self.days):
                 self.push(self.start + timedelta(days=offset), moment)
         return self.report(last_round)
@@ -114,7 +133,7 @@ class Simulation:
         return winners.exclude(red_status=RedStatus.PAID).count() + refunds.count()
 
     def push(self, day: date, now: datetime) -> None:
-        if day < self.start or not Round.objects.filter(clock_day=day).exists():
+        if day < self.start or not self.happened(now) or not Round.objects.filter(clock_day=day).exists():
             return
         result = round_push(day, handler=self.channel.transfer, now=now)
         for outcome, n in result.outcomes.items():
@@ -123,14 +142,17 @@ class Simulation:
             self.count(f"refund {outcome}", n)
 
     def deliver_late(self, day: date) -> None:
-        for order in self.late:
+        waiting, self.late = self.late, []
+        for order in waiting:
             now = self.at(day, time(5, 0), 600)
+            if not self.happened(now):
+                self.late.append(order)  # still on its way: the channel has not called back yet
+                continue
             message = self.channel.payment_notification(
                 order, paid_at=self.at(day - timedelta(days=1), time(23, 58)), now=now
             )
             order_notify(self.channel.notification_from(message, raw=json.dumps(message), now=now), now=now)
             self.count("late payment kept for refund")
-        self.late = []
 
     def morning(self, day: date) -> None:
         """Check-ins, settlement and packet opening of round ``day`` (on the next morning)."""
@@ -146,17 +168,26 @@ class Simulation:
                 continue
             late = self.rng.random() < TOO_LATE_RATE
             now = self.at(next_day, time(8, 0), 60) if late else self.at(next_day, time(5, 0), 3 * 3600)
+            if not self.happened(now):
+                self.count("not up yet")
+                continue
             try:
                 clock_in(uid=uid, now=now)
                 self.count("clocked in")
             except ClockError:
                 self.count("refused: outside the window")
+        if not self.happened(self.at(next_day, time(8, 5))):
+            return
         round_settle(day, now=self.at(next_day, time(8, 5)))
         winners = Participation.objects.filter(clock_day=day, clock_status=ClockStatus.CLOCKED_IN)
         for uid in winners.values_list("uid", flat=True):
             if self.rng.random() < OPEN_RATE:
+                now = self.at(next_day, time(8, 5), 50_000)
+                if not self.happened(now):
+                    self.count("packet not opened yet")
+                    continue
                 try:
-                    packet_open(uid=uid, handler=self.channel.transfer, now=self.at(next_day, time(8, 5), 50_000))
+                    packet_open(uid=uid, handler=self.channel.transfer, now=now)
                     self.count("opened")
                 except ClockError as error:
                     self.count(f"open refused: {error.code}")
@@ -164,16 +195,27 @@ class Simulation:
     def sign_ups(self, day: date) -> None:
         yesterdays = set(Participation.objects.filter(clock_day=day - timedelta(days=1)).values_list("uid", flat=True))
         joining = [uid for uid in range(1, self.users + 1) if self.rng.random() < JOIN_RATE]
+        paid = late = later = 0
         for i, uid in enumerate(joining, start=1):
+            if i % max(1, len(joining) // 4) == 0:
+                self.progress(f"  round {day}: signing up {i}/{len(joining)}")
             # Yesterday's players may join only after 08:05; the others from midnight.
             opens = time(8, 5) if uid in yesterdays else time(0, 0)
             now = self.at(day, opens, 15 * 3600 if uid in yesterdays else 23 * 3600)
+            if not self.happened(now + timedelta(seconds=35)):
+                later += 1  # joins later today, after the demo's end (now)
+                continue
             order = order_generate(
                 uid=uid, mobile=f"138{uid:08d}", nickname=f"早起鸟{uid}", open_id=f"sim-open-{uid}", now=now
             )
-            if self.rng.random() < LATE_RATE:
+            if self.rng.random() < LATE_RATE:  # pays at 23:58, the callback arrives after midnight
                 self.late.append(order)
+                if self.happened(self.at(day, time(23, 58))):
+                    late += 1
+                else:
+                    later += 1
                 continue
+            paid += 1
             message = self.channel.payment_notification(order, now=now + timedelta(seconds=3))
             deliveries = 2 if self.rng.random() < DUPLICATE_RATE else 1
             for delivery in range(deliveries):
@@ -181,8 +223,11 @@ class Simulation:
                 notification = self.channel.notification_from(message, raw=json.dumps(message), now=arrived)
                 outcome = order_notify(notification, now=arrived)
                 self.count(f"payment {outcome}")
-            if i % max(1, len(joining) // 4) == 0:
-                self.progress(f"  round {day}: {i}/{len(joining)} paid")
+        self.progress(
+            f"  round {day}: of {len(joining)} signing up, {paid} joined in time, {late} paid just before midnight "
+            "(their callbacks arrive the next morning: kept for refund)"
+            + (f", {later} will join later today (after now, where the simulation stops)" if later else "")
+        )
 
     # --- the report ------------------------------------------------------------------------------------
 
@@ -192,9 +237,16 @@ class Simulation:
             "clock_day"
         ):
             parts = Participation.objects.filter(clock_day=the_round.clock_day)
+            if the_round.is_settled:
+                state = "settled"
+            elif self.until >= calendar.entries_close_at(the_round.clock_day):
+                state = "entry closed"
+            else:
+                state = "taking stakes"
             result.rounds.append(
                 RoundLine(
                     clock_day=the_round.clock_day,
+                    state=state,
                     payers=the_round.user_num,
                     winners=the_round.success_user_num,
                     pool=the_round.clock_money,

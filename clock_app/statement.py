@@ -164,31 +164,84 @@ class Verification:
     clock_day: str
     statement_hash: str
     problems: list[str]
-    totals: dict[str, int]
+    totals: dict[str, int]  # recomputed from the file; empty when the file is not a statement at all
     warnings: list[str] = field(default_factory=list)  # true of the file, but worth a reader's attention
+
+
+class NotAStatement(ValueError):
+    """The text is not a statement of this format (empty, not JSON lines, a field missing or of a wrong type)."""
+
+
+TOTALS = tuple(Totals.__dataclass_fields__)
+LINE_FIELDS = ("packet", "pseudonym", "stake")
+
+
+def _json_object(text: str, number: int) -> dict[str, Any]:
+    try:
+        item = json.loads(text)
+    except (ValueError, RecursionError):
+        raise NotAStatement(f"line {number} is not JSON") from None
+    if not isinstance(item, dict):
+        raise NotAStatement(f"line {number} is not a JSON object")
+    return item
+
+
+def _integer(value: Any, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise NotAStatement(f"{what} is {value!r:.40}, not a non-negative integer (fen)")
+    return value
+
+
+def _read_header(first: str) -> tuple[dict[str, Any], RoundRules, dict[str, int]]:
+    head = _json_object(first, 1)
+    if head.get("settled") is False or "packets" in head:
+        raise NotAStatement(
+            "line 1 is the JSON API's view of a round (statement/ endpoint), not the statement file: verify the "
+            "JSON-lines file (clock_statement, or the statement.jsonl endpoint) of a settled round"
+        )
+    missing = [name for name in ("format", "clock_day", "rules", "seed_hash", "seed", "totals") if name not in head]
+    if missing:
+        raise NotAStatement(f"line 1 is not a statement header: it has no {', '.join(missing)}")
+    if not isinstance(head["totals"], dict) or not isinstance(head["rules"], dict):
+        raise NotAStatement("line 1: rules and totals must be JSON objects")
+    absent = [name for name in TOTALS if name not in head["totals"]]
+    if absent:
+        raise NotAStatement(f"line 1: totals has no {', '.join(absent)}")
+    totals = {name: _integer(head["totals"][name], f"totals.{name}") for name in TOTALS}
+    try:
+        rules = RoundRules.from_public(head["rules"])
+    except KeyError as exc:
+        raise NotAStatement(f"line 1: rules has no {exc.args[0]}") from None
+    except (ValueError, TypeError, ArithmeticError):
+        raise NotAStatement("line 1: rules has a value of the wrong form") from None
+    if not isinstance(head["seed"], str) or not isinstance(head["seed_hash"], str):
+        raise NotAStatement("line 1: seed and seed_hash must be strings")
+    return head, rules, totals
 
 
 def verify(stream: TextIO | Iterable[str]) -> Verification:
     """Re-check a statement from its text alone: the seed against its commitment, the order of the lines,
-    every packet recomputed from the seed and the rules, and the books balancing to the fen.
+    every packet recomputed from the seed and the rules, and the books balancing to the fen. A text that is
+    not a statement at all (empty, not JSON, a field missing) fails with what is wrong, never an exception.
 
     Reads the lines once and keeps only the winners' stakes and packets (two integers each).
     """
     sha = hashlib.sha256()
-    problems: list[str] = []
-    lines = iter(stream)
-    first = next(lines, None)
-    if first is None:
-        return Verification(False, "", "", ["the statement is empty"], {})
-    head = json.loads(first)
+    try:
+        lines = iter(stream)
+        first = next(lines, None)
+        if first is None or not first.strip():
+            raise NotAStatement("the file is empty: a statement starts with its header line")
+        head, rules, totals = _read_header(first)
+    except (NotAStatement, UnicodeDecodeError) as exc:
+        return Verification(False, "", "", [_unreadable(exc, 1)], {})
     sha.update(canonical(head))
+    problems: list[str] = []
     warnings: list[str] = []
     if head.get("format") not in FORMATS.values():
-        problems.append(f"unknown format {head.get('format')!r} (expected one of {', '.join(FORMATS.values())})")
-    rules = RoundRules.from_public(head["rules"])
-    totals = head["totals"]
-    seed = head.get("seed") or ""
-    if seed_commitment(seed) != head.get("seed_hash"):
+        problems.append(f"unknown format {head.get('format')!r:.60} (expected one of {', '.join(FORMATS.values())})")
+    seed = head["seed"]
+    if seed_commitment(seed) != head["seed_hash"]:
         problems.append("sha256(seed) does not match seed_hash: the seed is not the one committed to")
     if head.get("committed") is not True:
         warnings.append(
@@ -199,31 +252,43 @@ def verify(stream: TextIO | Iterable[str]) -> Verification:
     stakes: list[int] = []
     packets: list[int] = []
     previous = ""
-    for number, text in enumerate(lines, start=2):
-        if not text.strip():
-            continue
-        item = json.loads(text)
-        sha.update(canonical(item))
-        if item["pseudonym"] <= previous:
-            problems.append(f"line {number}: pseudonyms are not in strictly ascending order")
-        previous = item["pseudonym"]
-        if int(item["stake"]) != rules.participate_money:
-            problems.append(f"line {number}: stake {item['stake']} is not the round's stake {rules.participate_money}")
-        stakes.append(int(item["stake"]))
-        packets.append(int(item["packet"]))
+    number = 1
+    try:
+        for number, text in enumerate(lines, start=2):
+            if not text.strip():
+                continue
+            item = _json_object(text, number)
+            if any(name not in item for name in LINE_FIELDS) or not isinstance(item["pseudonym"], str):
+                raise NotAStatement(f"line {number} is not a winner's line {{packet, pseudonym, stake}}")
+            stake = _integer(item["stake"], f"line {number}: stake")
+            packet = _integer(item["packet"], f"line {number}: packet")
+            sha.update(canonical(item))
+            if item["pseudonym"] <= previous:
+                problems.append(f"line {number}: pseudonyms are not in strictly ascending order")
+            previous = item["pseudonym"]
+            if stake != rules.participate_money:
+                problems.append(f"line {number}: stake {stake} is not the round's stake {rules.participate_money}")
+            stakes.append(stake)
+            packets.append(packet)
+    except (NotAStatement, UnicodeDecodeError) as exc:
+        return Verification(False, str(head["clock_day"]), "", [*problems, _unreadable(exc, number)], {}, warnings)
 
-    expected, expected_packets = settle_numbers(
-        payers=int(totals["payers"]),
-        stakes=int(totals["stakes"]),
-        winner_stakes=sum(stakes),
-        winners=len(stakes),
-        rollover_in=int(totals["rollover_in"]),
-        rules=rules,
-        seed=seed,
-    )
+    try:
+        expected, expected_packets = settle_numbers(
+            payers=totals["payers"],
+            stakes=totals["stakes"],
+            winner_stakes=sum(stakes),
+            winners=len(stakes),
+            rollover_in=totals["rollover_in"],
+            rules=rules,
+            seed=seed,
+        )
+    except ValueError as exc:  # the winners' stakes exceed the pool: no settlement gives these numbers
+        problems.append(str(exc))
+        return Verification(False, str(head["clock_day"]), sha.hexdigest(), problems, {}, warnings)
     for name, value in asdict(expected).items():
-        if int(totals.get(name, -1)) != value:
-            problems.append(f"totals.{name} is {totals.get(name)} but recomputes to {value}")
+        if totals[name] != value:
+            problems.append(f"totals.{name} is {totals[name]} but recomputes to {value}")
     wrong = [i for i, (got, want) in enumerate(zip(packets, expected_packets, strict=True)) if got != want]
     if wrong:
         first_wrong = wrong[0]
@@ -235,22 +300,43 @@ def verify(stream: TextIO | Iterable[str]) -> Verification:
         problems.append(f"packets sum to {sum(packets)}, the bonus less rollover_out is {expected.packets}")
     if not expected.balances():
         problems.append("stakes + rollover_in != winner_stakes + packets + service_fee + rollover_out")
-    return Verification(
-        not problems, str(head.get("clock_day", "")), sha.hexdigest(), problems, asdict(expected), warnings
-    )
+    return Verification(not problems, str(head["clock_day"]), sha.hexdigest(), problems, asdict(expected), warnings)
+
+
+def _unreadable(exc: Exception, number: int) -> str:
+    if isinstance(exc, UnicodeDecodeError):
+        return f"line {number} is not ASCII: a statement is canonical JSON, ASCII only"
+    return f"not a statement: {exc}"
 
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m clock_app.statement FILE``: verify a statement with nothing but this package."""
+    import argparse
     import sys
 
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) != 1:
-        sys.stderr.write("usage: python -m clock_app.statement STATEMENT.jsonl\n")
+    parser = argparse.ArgumentParser(
+        prog="python -m clock_app.statement",
+        description="Verify a round's statement (the JSON-lines file of clock_statement or the statement.jsonl "
+        "endpoint) without a database: the seed against its commitment, every packet recomputed from the seed, "
+        "the books to the fen. Exits 0 when it verifies, 1 when it does not, 2 when the file cannot be read.",
+    )
+    parser.add_argument("file", help="the statement file (JSON lines), or - for standard input")
+    parser.add_argument("--expect-hash", metavar="HASH", help="the published statement_hash the file must have")
+    args = parser.parse_args(argv)
+    try:
+        if args.file == "-":
+            result = verify(sys.stdin)
+        else:
+            with open(args.file, encoding="ascii") as source:
+                result = verify(source)
+    except OSError as exc:
+        sys.stderr.write(f"cannot read {args.file}: {exc.strerror or exc}\n")
         return 2
-    with open(args[0], encoding="ascii") as source:
-        result = verify(source)
-    sys.stdout.write(f"round {result.clock_day}: statement_hash {result.statement_hash}\n")
+    if args.expect_hash and result.statement_hash != args.expect_hash:
+        result.problems.append(f"the file hashes to {result.statement_hash}, not the published {args.expect_hash}")
+        result.ok = False
+    if result.statement_hash:
+        sys.stdout.write(f"round {result.clock_day}: statement_hash {result.statement_hash}\n")
     for problem in result.problems:
         sys.stdout.write(f"  - {problem}\n")
     for warning in result.warnings:

@@ -1,8 +1,12 @@
-"""``path("clock/", include("clock_app.urls"))`` — JSON endpoints over the facades (see ``views.py``)."""
+"""``path("clock/", include("clock_app.urls"))`` — JSON endpoints over the facades (see ``views.py``).
 
-from django.urls import path
+The last route catches every other path under the prefix, so an unknown URL is a ``404 not_found`` envelope
+too (``http_errors.not_found``), whatever the host's ``handler404``."""
+
+from django.urls import path, re_path
 
 from . import views
+from .http_errors import not_found
 
 app_name = "clock_app"
 
@@ -25,4 +29,5 @@ urlpatterns = [
     path("records/", views.records, name="records"),
     path("rounds/<str:day>/statement/", views.statement, name="statement"),
     path("rounds/<str:day>/statement.jsonl", views.statement_file, name="statement_file"),
+    re_path(r"", not_found, name="not_found"),
 ]

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from datetime import date, datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -57,3 +60,36 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.section("measurements")
         for line in _MEASUREMENTS:
             terminalreporter.write_line(line)
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def manage_env(database: Path) -> dict[str, str]:
+    """The environment of a ``manage.py`` subprocess on SQLite file ``database`` with an in-process cache (what
+    a new user has after ``make demo``), whatever database and Redis the test run itself uses."""
+    dropped = ("REDIS_URL", "CELERY_BROKER_URL", "DJANGO_SETTINGS_MODULE", "PYTHONUNBUFFERED")
+    env = {name: value for name, value in os.environ.items() if name not in dropped}
+    return {**env, "DATABASE_URL": f"sqlite:///{database}", "CLOCK_LOG_LEVEL": "ERROR"}
+
+
+def manage(database: Path, *args: str, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=manage_env(database),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        **kwargs,
+    )
+
+
+@pytest.fixture(scope="session")
+def demo_database(tmp_path_factory) -> Path:
+    """A small demo (``make demo`` with 60 players) in a SQLite file, built once per run by subprocesses."""
+    database = tmp_path_factory.mktemp("demo") / "demo.sqlite3"
+    for args in (("migrate", "--verbosity", "0"), ("clock_simulate", "--users", "60", "--days", "3")):
+        done = manage(database, *args)
+        assert done.returncode == 0, done.stdout + done.stderr
+    return database

@@ -158,3 +158,78 @@ def test_saving_a_player_keeps_totals_counted_meanwhile(staff):
     assert response.status_code == 302
     player.refresh_from_db()
     assert (player.nickname, player.is_remind, player.income_money, player.spend_money) == ("renamed", True, 500, 100)
+
+
+# --- one unit, one time zone ---------------------------------------------------------------------------
+
+
+def _field_row(body: str, label: str) -> str:
+    """The text of the admin's read-only row labelled ``label`` on a change/view page."""
+    import re
+
+    match = re.search(rf"<label>{re.escape(label)}:</label>\s*<div class=\"readonly\">(.*?)</div>", body, re.S)
+    assert match, f"no row {label!r}"
+    return match.group(1).strip()
+
+
+def test_change_and_view_pages_show_money_in_yuan_like_the_lists(staff):
+    import time_machine
+
+    from clock_app.services.settlement import round_settle
+
+    from .conftest import local
+    from .factories import play_round
+
+    play_round(date(2026, 11, 26), 4, 2)
+    with time_machine.travel(local("2026-11-27", "08:05:00"), tick=False):
+        round_settle(date(2026, 11, 26))
+    winner = Participation.objects.filter(red_money__gt=0).first()
+    body = staff.get(url(Participation, "change", winner.pk)).content.decode()
+    assert _field_row(body, "Order money (¥)") == "1.00"
+    assert _field_row(body, "Red money (¥)") == f"{winner.red_money // 100}.{winner.red_money % 100:02d}"
+    assert "Order money:" not in body  # the fen column itself is not shown beside it
+    the_round = Round.objects.get()
+    body = staff.get(url(Round, "change", the_round.pk)).content.decode()
+    assert _field_row(body, "Clock money (¥)") == "4.00" and _field_row(body, "Participate money (¥)") == "1.00"
+    assert _field_row(body, "Max packet (¥)") == "98.00"
+    player = Player.objects.get(uid=1)
+    body = staff.get(url(Player, "change", player.pk)).content.decode()
+    assert _field_row(body, "Spend money (¥)") == "1.00" and 'name="spend_money"' not in body
+    order = ClockOrder.objects.first()
+    assert _field_row(staff.get(url(ClockOrder, "change", order.pk)).content.decode(), "Pay amount (¥)") == "1.00"
+    ledger = LedgerEntry.objects.first()
+    assert _field_row(staff.get(url(LedgerEntry, "change", ledger.pk)).content.decode(), "Change money (¥)") == "1.00"
+
+
+def test_times_are_shown_in_the_games_time_zone_and_the_pages_say_so(staff, settings):
+    from .conftest import local
+    from .factories import clock
+
+    assert settings.TIME_ZONE == "UTC"
+    join(1, date(2026, 11, 26))
+    clock(1, date(2026, 11, 26), "07:43:00")  # 23:43 UTC the day before
+    part = Participation.objects.get()
+    assert part.clock_time == local("2026-11-27", "07:43:00")
+    listing = staff.get(url(Participation)).content.decode()
+    page = staff.get(url(Participation, "change", part.pk)).content.decode()
+    for body in (listing, page):
+        assert "7:43 a.m." in body and "11:43 p.m." not in body
+        assert "Times are shown in Asia/Shanghai" in body and "money in yuan" in body
+
+
+def test_a_period_typed_in_the_admin_is_read_in_the_games_time_zone(staff):
+    from .conftest import local
+
+    response = staff.post(
+        url(LuckySetting, "add"),
+        {
+            "start_time_0": "2026-11-26",
+            "start_time_1": "08:00:00",
+            "end_time_0": "2026-11-27",
+            "end_time_1": "08:00:00",
+            "money_proportion": "30",
+            "red_num": "3",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert LuckySetting.objects.get().start_time == local("2026-11-26", "08:00:00")

@@ -58,7 +58,11 @@ def test_seconds_until_never_negative():
     assert calendar.seconds_until(now + calendar.ONE_DAY, now) == 86400
 
 
-@pytest.mark.parametrize("bad", ["2026-13-01", "yesterday", 20261126])
+@pytest.mark.parametrize(
+    "bad",
+    # Only YYYY-MM-DD is documented: the other ISO 8601 spellings date.fromisoformat takes are refused too.
+    ["2026-13-01", "yesterday", 20261126, "20261130", "2026-W48-1", " 2026-11-26", "2026-11-26\n", "２０２６-11-26"],
+)
 def test_parse_day_rejects_garbage(bad):
     with pytest.raises(ValueError):
         calendar.parse_day(bad)

@@ -103,8 +103,9 @@ def test_seed_hash_is_public_before_settlement_and_the_seed_is_not(client):
     ):
         assert the_round.split_seed not in client.get(page).content.decode()
     out = StringIO()
-    call_command("clock_statement", "--day", "2026-11-26", stdout=out, stderr=StringIO())
-    assert the_round.split_seed not in out.getvalue()
+    with pytest.raises(CommandError, match="not settled yet") as refused:
+        call_command("clock_statement", "--day", "2026-11-26", stdout=out, stderr=StringIO())
+    assert the_round.seed_hash in str(refused.value) and the_round.split_seed not in str(refused.value) + out.getvalue()
 
     settle()
     revealed = ClockCenter().round_statement("2026-11-26")["data"]["statement"]

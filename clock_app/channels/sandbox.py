@@ -126,7 +126,7 @@ class SandboxChannel(PaymentChannel):
     def parse_notification(self, request: HttpRequest, now: datetime | None = None) -> Notification:
         try:
             message = json.loads(request.body or b"")
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             raise InvalidNotification("回调格式错误") from None
         return self.notification_from(message, raw=request.body.decode(), now=now)
 
@@ -210,7 +210,7 @@ class SandboxChannel(PaymentChannel):
         """The user confirmed a bill: ``{"package": …}`` as handed out by :meth:`bill_package`."""
         try:
             package = json.loads(json.loads(request.body or b"{}").get("package") or "")
-        except (ValueError, UnicodeDecodeError, AttributeError, TypeError):
+        except (ValueError, UnicodeDecodeError, AttributeError, TypeError, RecursionError):
             raise InvalidNotification("确认参数格式错误") from None
         if not isinstance(package, dict) or set(package) != {"bill", "amount", "sign"}:
             raise InvalidNotification("确认参数不全")

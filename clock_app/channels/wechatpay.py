@@ -323,7 +323,7 @@ class WeChatPayChannel(PaymentChannel):
             if not isinstance(event, dict) or event.get("resource_type") != "encrypt-resource":
                 raise Unverified("not an encrypted-resource notification")
             resource = self.decrypt(event.get("resource") or {})
-        except (Unverified, UnicodeDecodeError, ValueError, AttributeError) as exc:
+        except (Unverified, UnicodeDecodeError, ValueError, AttributeError, RecursionError) as exc:
             raise InvalidNotification(f"微信支付回调验证失败：{exc}") from None
         return str(event.get("event_type")), resource, json.dumps(resource, ensure_ascii=False)
 

@@ -9,8 +9,10 @@ from django.core.management.base import CommandError
 from .. import calendar
 
 
-def add_day_option(parser, default_help: str, required: bool = False) -> None:
-    parser.add_argument("--day", required=required, help=f"Round to work on, YYYY-MM-DD (default: {default_help}).")
+def add_day_option(parser, default_help: str | None, required: bool = False) -> None:
+    """``--day``; ``default_help`` says what the command works on without it (None when it is required)."""
+    default = f" (default: {default_help})" if default_help else ""
+    parser.add_argument("--day", required=required, metavar="YYYY-MM-DD", help=f"The round to work on{default}.")
 
 
 def parse_day_option(value: str | None, default: date | None = None) -> date | None:
@@ -19,4 +21,4 @@ def parse_day_option(value: str | None, default: date | None = None) -> date | N
     try:
         return calendar.parse_day(value)
     except ValueError:
-        raise CommandError(f"--day must be a date YYYY-MM-DD, got {value!r}") from None
+        raise CommandError(f"--day must be a date YYYY-MM-DD, got {value!r:.40}") from None

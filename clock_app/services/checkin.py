@@ -79,7 +79,7 @@ def clock_in(*, uid: int, now: datetime | None = None) -> int:
         ]
         cursor.execute(COUNT_PLAYER, counted)
         if cursor.rowcount != 1:
-            player_touch(uid=uid)  # rows made before players were recorded at order time
+            player_touch(uid=uid, now=now)  # rows made before players were recorded at order time
             cursor.execute(COUNT_PLAYER, counted)
         if on_the_wall_clock and not calendar.window_is_open(day, the_round, timezone.now()):
             raise OutsideWindow()  # stalled past the window's end: roll back

@@ -7,15 +7,23 @@ refund twice fails the whole transaction instead of double-counting.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
 from django.db import transaction
+from django.utils import timezone
 
 from ..models import LedgerEntry, MoneyType
 
 
 def ledger_write(
-    *, uid: int, clock_day: date, money_type: MoneyType, amount: int, reference: str, content: str
+    *,
+    uid: int,
+    clock_day: date,
+    money_type: MoneyType,
+    amount: int,
+    reference: str,
+    content: str,
+    now: datetime | None = None,
 ) -> LedgerEntry:
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("ledger_write() must run inside the transaction that moves the money")
@@ -28,4 +36,6 @@ def ledger_write(
         change_money=amount,
         reference=reference,
         log_content=content[:512],
+        create_time=now or timezone.now(),
+        update_time=now or timezone.now(),
     )

@@ -97,7 +97,7 @@ def order_generate(*, uid: int, mobile: str, nickname: str, open_id: str, now: d
         raise AlreadyJoined()
 
     the_round = round_open(day, now=now)
-    player_touch(uid=uid, nickname=nickname, mobile=mobile, source_uid=open_id)
+    player_touch(uid=uid, nickname=nickname, mobile=mobile, source_uid=open_id, now=now)
     waiting = _waiting_order(uid, day)
     if waiting is not None:
         return waiting
@@ -110,6 +110,8 @@ def order_generate(*, uid: int, mobile: str, nickname: str, open_id: str, now: d
                     user_id=uid,
                     buyer_id=open_id,
                     pay_amount=the_round.participate_money,
+                    create_time=now,
+                    update_time=now,
                 )
         except IntegrityError:
             # Either a concurrent request created this user's waiting order (return it) or the random
@@ -195,7 +197,7 @@ def order_notify(notification: Notification, *, now: datetime | None = None) -> 
     if recorded is not None:
         if recorded in (order_no, _kept_order_no(order_no, transaction_id)):
             return NotifyOutcome.DUPLICATE
-        return _record_conflict(order, order_no, recorded, n, paid_at)
+        return _record_conflict(order, order_no, recorded, n, paid_at, now)
 
     if order is None:
         problem = RefundReason.UNKNOWN_ORDER
@@ -208,7 +210,7 @@ def order_notify(notification: Notification, *, now: datetime | None = None) -> 
     try:
         with transaction.atomic():
             if problem is not None:
-                outcome = _keep_payment(order, order_no, problem, n, paid_at)
+                outcome = _keep_payment(order, order_no, problem, n, paid_at, now)
             elif ClockOrder.objects.filter(pk=order.pk, order_status=OrderStatus.WAITING).update(
                 order_status=OrderStatus.PAID,
                 transaction_id=transaction_id,
@@ -218,7 +220,7 @@ def order_notify(notification: Notification, *, now: datetime | None = None) -> 
             ):
                 outcome = _join_round(order, n, paid_at, now)
             else:  # the order is already paid by another transaction: the user was charged twice
-                outcome = _keep_payment(order, order_no, RefundReason.DOUBLE_CHARGE, n, paid_at)
+                outcome = _keep_payment(order, order_no, RefundReason.DOUBLE_CHARGE, n, paid_at, now)
     except IntegrityError:
         # A concurrent delivery of the same transaction won the race (unique transaction_id).
         if _recorded_as(transaction_id) is not None:
@@ -249,7 +251,7 @@ def _join_round(order: ClockOrder, n: Notification, paid_at: datetime, now: date
     open" holds whatever the order in which the two rounds' notifications arrive.
     """
     the_round = round_open(order.clock_day, now=now)
-    player = player_touch(uid=order.user_id, nickname=n.nickname, mobile=n.mobile, source_uid=order.buyer_id)
+    player = player_touch(uid=order.user_id, nickname=n.nickname, mobile=n.mobile, source_uid=order.buyer_id, now=now)
     Player.objects.select_for_update().filter(pk=player.pk).values_list("pk").first()
     if the_round.is_settled or paid_at >= calendar.entries_close_at(order.clock_day):
         return _mark_refund(order, RefundReason.LATE, now)
@@ -271,6 +273,8 @@ def _join_round(order: ClockOrder, n: Notification, paid_at: datetime, now: date
                 pseudonym=pseudonym(the_round.split_seed, order.clock_day, order.order_no, n.transaction_id.strip())
                 if the_round.statement_version >= 2
                 else "",
+                create_time=now,
+                update_time=now,
             )
     except IntegrityError:
         return _mark_refund(order, RefundReason.DUPLICATE, now)
@@ -287,6 +291,7 @@ def _join_round(order: ClockOrder, n: Notification, paid_at: datetime, now: date
         amount=order.pay_amount,
         reference=order.order_no,
         content=f"用户ID：{order.user_id} 参与 {order.clock_day:%Y-%m-%d} 打卡活动花费 {yuan(order.pay_amount)} 元",
+        now=now,
     )
     return NotifyOutcome.JOINED
 
@@ -330,7 +335,7 @@ def _mark_refund(order: ClockOrder, reason: RefundReason, now: datetime) -> str:
     ClockOrder.objects.filter(pk=order.pk).update(
         refund_status=RefundStatus.REFUNDING, refund_reason=reason, update_time=now
     )
-    _book_refundable_payment(order.order_no, order.user_id, order.clock_day, order.pay_amount, reason)
+    _book_refundable_payment(order.order_no, order.user_id, order.clock_day, order.pay_amount, reason, now)
     logger.warning(
         "order %s paid but cannot join round %s (%s): marked for refund", order.order_no, order.clock_day, reason
     )
@@ -338,7 +343,7 @@ def _mark_refund(order: ClockOrder, reason: RefundReason, now: datetime) -> str:
 
 
 def _keep_payment(
-    order: ClockOrder | None, order_no: str, reason: RefundReason, n: Notification, paid_at: datetime
+    order: ClockOrder | None, order_no: str, reason: RefundReason, n: Notification, paid_at: datetime, now: datetime
 ) -> str:
     """A payment that is not its order's (a second charge, the wrong amount or buyer, an unknown order number):
     kept as its own paid order row with what the channel reported, for refund to the payer — or, when no
@@ -355,8 +360,10 @@ def _keep_payment(
         pay_result=n.content or "",
         refund_status=RefundStatus.REVIEW if order is None else RefundStatus.REFUNDING,
         refund_reason=reason,
+        create_time=now,
+        update_time=now,
     )
-    _book_refundable_payment(kept.order_no, kept.user_id, kept.clock_day, kept.pay_amount, reason)
+    _book_refundable_payment(kept.order_no, kept.user_id, kept.clock_day, kept.pay_amount, reason, now)
     logger.warning(
         "payment %s of %s fen for order %s kept apart as %s (%s)",
         n.transaction_id,
@@ -368,7 +375,9 @@ def _keep_payment(
     return NotifyOutcome.REVIEW if order is None else NotifyOutcome.REFUND
 
 
-def _record_conflict(order: ClockOrder | None, order_no: str, recorded: str, n: Notification, paid_at: datetime) -> str:
+def _record_conflict(
+    order: ClockOrder | None, order_no: str, recorded: str, n: Notification, paid_at: datetime, now: datetime
+) -> str:
     """A signed payment whose transaction is already booked for another order: the money moved once (one
     transaction), so nothing is booked again — but the contradiction is recorded once for an operator."""
     message = f"transaction_conflict: {n.transaction_id} is booked for order {recorded}"
@@ -384,12 +393,16 @@ def _record_conflict(order: ClockOrder | None, order_no: str, recorded: str, n: 
                 uid=order.user_id if order else 0,
                 error_msg=message,
                 pay_result=n.content or "",
+                create_time=now,
+                update_time=now,
             )
     logger.error("payment %s for order %s: %s", n.transaction_id, order_no, message)
     return NotifyOutcome.REVIEW
 
 
-def _book_refundable_payment(reference: str, uid: int, day: date, amount: int, reason: RefundReason) -> None:
+def _book_refundable_payment(
+    reference: str, uid: int, day: date, amount: int, reason: RefundReason, now: datetime
+) -> None:
     ledger_write(
         uid=uid,
         clock_day=day,
@@ -398,6 +411,7 @@ def _book_refundable_payment(reference: str, uid: int, day: date, amount: int, r
         reference=reference,
         content=f"用户ID：{uid} 支付 {yuan(amount)} 元未计入 {day:%Y-%m-%d} 打卡活动（{_REFUND_WORDS[reason]}），"
         + ("待人工核查后原路退款" if reason == RefundReason.UNKNOWN_ORDER else "将原路退款"),
+        now=now,
     )
 
 

@@ -232,6 +232,7 @@ def _packet_paid(row: Participation, text: str, now: datetime) -> bool:
             reference=row.payout_no,
             content=f"用户ID: {row.uid} 参与 {row.clock_day:%Y-%m-%d} 打卡活动红包发放：{yuan(amount)} 元"
             f"（本金 {yuan(row.order_money)} + 红包 {yuan(row.red_money)}）",
+            now=now,
         )
         PayoutError.objects.filter(order_no=row.payout_no, status=ErrorStatus.OPEN).update(
             status=ErrorStatus.REPAIRED, update_time=now
@@ -258,6 +259,8 @@ def _packet_failed(row: Participation, answer: Answer, now: datetime, *, keep_cl
             uid=row.uid,
             error_msg="the channel did not pay the transfer",
             pay_result=answer.text,
+            create_time=now,
+            update_time=now,
         )
     logger.warning("payout %s refused or cancelled by the channel: %s", row.payout_no, answer.text)
     return True
@@ -290,6 +293,8 @@ def payout_record(payout_no: str, renewals: int, answer: Answer, *, now: datetim
                 uid=row.uid,
                 error_msg="the channel closed the transfer unpaid",
                 pay_result=answer.text,
+                create_time=now,
+                update_time=now,
             )
         return True
     return False  # not final: nothing to record
@@ -407,6 +412,7 @@ def _refund_record(order: ClockOrder, answer: Answer, now: datetime, *, fenced: 
                     amount=order.pay_amount,
                     reference=key,
                     content=f"订单 {order.order_no} 退款 {yuan(order.pay_amount)} 元（{order.refund_reason}）",
+                    now=now,
                 )
                 PayoutError.objects.filter(order_no=key, status=ErrorStatus.OPEN).update(
                     status=ErrorStatus.REPAIRED, update_time=now
@@ -424,6 +430,8 @@ def _refund_record(order: ClockOrder, answer: Answer, now: datetime, *, fenced: 
                     uid=order.user_id,
                     error_msg="the channel did not pay the refund",
                     pay_result=answer.text,
+                    create_time=now,
+                    update_time=now,
                 )
     else:  # accepted and processing, or unknown: the claim stays, asked about once it is stale
         mine.update(refund_result=answer.text, update_time=now)

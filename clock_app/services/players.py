@@ -27,8 +27,11 @@ def _fits(value: object, length: int) -> str:
     return value.replace("\x00", "")[:length] if isinstance(value, str) else ""
 
 
-def player_touch(*, uid: int, nickname: str = "", mobile: str = "", source_uid: str = "") -> Player:
-    """``uid``'s row, created if missing; the profile fields given (non-empty) are refreshed if they differ.
+def player_touch(
+    *, uid: int, nickname: str = "", mobile: str = "", source_uid: str = "", now: datetime | None = None
+) -> Player:
+    """``uid``'s row, created if missing (stamped ``now``); the profile fields given (non-empty) are refreshed
+    if they differ.
 
     One ``SELECT`` when the row exists and is current, so the home page can call it on every visit.
     """
@@ -41,13 +44,14 @@ def player_touch(*, uid: int, nickname: str = "", mobile: str = "", source_uid: 
         )
         if value
     }
+    now = now or timezone.now()
     player = Player.objects.filter(uid=uid).first()
     if player is None:
-        Player.objects.bulk_create([Player(uid=uid, **given)], ignore_conflicts=True)
+        Player.objects.bulk_create([Player(uid=uid, create_time=now, update_time=now, **given)], ignore_conflicts=True)
         return Player.objects.get(uid=uid)
     changed = {name: value for name, value in given.items() if getattr(player, name) != value}
     if changed:
-        Player.objects.filter(uid=uid).update(**changed, update_time=timezone.now())
+        Player.objects.filter(uid=uid).update(**changed, update_time=now)
         for name, value in changed.items():
             setattr(player, name, value)
     return player
@@ -65,5 +69,5 @@ def player_toast_shown(*, uid: int, now: datetime | None = None) -> None:
     """Record that today's pop-up was shown to ``uid`` (``summary.is_alert`` turns 0 until tomorrow)."""
     require_uid(uid)
     now = now or timezone.now()
-    player_touch(uid=uid)
+    player_touch(uid=uid, now=now)
     Player.objects.filter(uid=uid).update(toast_day=calendar.today(now), update_time=now)

@@ -41,7 +41,16 @@ def round_open(day: date, *, now: datetime | None = None) -> Round:
         return existing
     seed = draw_seed()
     Round.objects.bulk_create(
-        [Round(clock_day=day, split_seed=seed, seed_hash=seed_commitment(seed), **rules_in_force(now).as_fields())],
+        [
+            Round(
+                clock_day=day,
+                split_seed=seed,
+                seed_hash=seed_commitment(seed),
+                create_time=now or timezone.now(),
+                update_time=now or timezone.now(),
+                **rules_in_force(now).as_fields(),
+            )
+        ],
         ignore_conflicts=True,
     )
     opened = Round.objects.get(clock_day=day)

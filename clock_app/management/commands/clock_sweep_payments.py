@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from ... import calendar
 from ...models import Round
 from ...services.sweep import payments_sweep
+from ..base import ClockCommand, no_round
 from ..days import add_day_option, parse_day_option
 
 
-class Command(BaseCommand):
+class Command(ClockCommand):
     help = (
         "Ask the payment channel about every order of a round still waiting for its payment notification, "
         "and apply the ones the channel reports paid exactly as their notification would have been (with the "
@@ -24,7 +25,7 @@ class Command(BaseCommand):
     def handle(self, *args, day=None, **options):
         round_day = parse_day_option(day, calendar.previous_round(calendar.today()))
         if day is not None and not Round.objects.filter(clock_day=round_day).exists():
-            raise CommandError(f"no round on {round_day}")
+            raise no_round(round_day)
         outcomes = payments_sweep(round_day)
         summary = ", ".join(f"{name} {n}" for name, n in sorted(outcomes.items())) or "no waiting orders"
         if outcomes["failed"]:

@@ -7,21 +7,24 @@ from __future__ import annotations
 
 import sys
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from ...statement import verify
+from ..base import ClockCommand
 
 
-class Command(BaseCommand):
+class Command(ClockCommand):
     help = (
-        "Verify a statement exported by clock_statement (JSON lines): the seed matches its commitment, "
-        "every packet is the one the seed allocates, and the books balance to the fen."
+        "Verify a statement exported by clock_statement (JSON lines) without the database: the seed matches its "
+        "commitment, every packet is the one the seed allocates, and the books balance to the fen (money in "
+        "fen, as in the file). Exits non-zero when it does not verify or is not a statement."
     )
     requires_system_checks: list[str] = []
+    needs_tables = False
 
     def add_arguments(self, parser):
         parser.add_argument("file", help="Statement file (JSON lines), or - for standard input.")
-        parser.add_argument("--expect-hash", help="The published statement_hash the file must have.")
+        parser.add_argument("--expect-hash", metavar="HASH", help="The published statement_hash the file must have.")
 
     def handle(self, *args, file, expect_hash=None, **options):
         try:
@@ -30,21 +33,21 @@ class Command(BaseCommand):
             else:
                 with open(file, encoding="ascii") as source:
                     result = verify(source)
-        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise CommandError(f"cannot read the statement {file}: {exc}") from None
+        except OSError as exc:
+            raise CommandError(f"cannot read {file}: {exc.strerror or exc}") from None
         if expect_hash and result.statement_hash != expect_hash:
             result.problems.append(f"the file hashes to {result.statement_hash}, not the published {expect_hash}")
         t = result.totals
-        packets = t.get("bonus", 0) - t.get("rollover_out", 0)
-        self.stdout.write(
-            f"round {result.clock_day}: stakes {t.get('stakes')} + rollover_in {t.get('rollover_in')} = winners' "
-            f"stakes {t.get('winner_stakes')} + packets {packets} + fee {t.get('service_fee')} + "
-            f"rollover_out {t.get('rollover_out')}; statement_hash {result.statement_hash}"
-        )
+        if t:
+            self.stdout.write(
+                f"round {result.clock_day} (fen): stakes {t['stakes']} + rollover_in {t['rollover_in']} = winners' "
+                f"stakes {t['winner_stakes']} + packets {t['bonus'] - t['rollover_out']} + fee {t['service_fee']} "
+                f"+ rollover_out {t['rollover_out']}; statement_hash {result.statement_hash}"
+            )
         for warning in result.warnings:
             self.stdout.write(self.style.WARNING(f"    ! {warning}"))
         if result.problems:
             for problem in result.problems:
                 self.stdout.write(f"    - {problem}")
-            raise CommandError(f"statement of round {result.clock_day} does NOT verify")
+            raise CommandError(f"{file} does NOT verify" + (f" (round {result.clock_day})" if result.clock_day else ""))
         self.stdout.write(self.style.SUCCESS(f"statement of round {result.clock_day}: verified"))
