@@ -18,6 +18,7 @@ from . import calendar
 from .audit import audit, audit_players
 from .models import ClockStatus, Participation, Round
 from .services.payouts import refunds_push, round_push
+from .services.reminders import reminders_send
 from .services.settlement import round_settle, round_settle_if_due, rounds_settle_due
 from .services.sweep import payments_sweep
 
@@ -82,6 +83,19 @@ def push_chunk_task(day: str, first_id: int, last_id: int) -> dict[str, Any]:
 def push_refunds_task() -> dict[str, Any]:
     outcomes, pending = refunds_push()
     return {"outcomes": outcomes, "pending": pending}
+
+
+@shared_task(name="clock_app.remind", acks_late=True)
+def remind_task(kind: str = "checkin", day: str | None = None) -> dict[str, Any]:
+    """Send the due reminders of ``kind`` (as ``clock_remind``); a redelivered task sends nothing twice."""
+    report = reminders_send(kind, day=calendar.parse_day(day) if day else None)
+    return {
+        "kind": kind,
+        "clock_day": report.clock_day.isoformat() if report.clock_day else None,
+        "not_due": report.not_due,
+        "outcomes": dict(report.outcomes),
+        "statuses": report.statuses,
+    }
 
 
 @shared_task(name="clock_app.audit", acks_late=True)
