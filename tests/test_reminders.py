@@ -298,3 +298,39 @@ def test_command_too_early_sends_nothing_and_succeeds(settings):
 def test_command_refuses_a_bad_day():
     with pytest.raises(CommandError, match="--day must be a date"):
         call_command("clock_remind", "--day", "tomorrow")
+
+
+# --- Celery ---------------------------------------------------------------------------------------------------
+
+
+def test_the_remind_task_does_what_the_command_does(settings):
+    from clock_app.tasks import remind_task
+
+    settings.CLOCK = {**settings.CLOCK, "REMINDER_HANDLER": "tests.handlers.remind_all"}
+    crowd(DAY, 5, opted_in=3, clocked_in=0)
+    with time_machine.travel(morning(DAY, "04:51:00"), tick=False):
+        first = remind_task.apply(kwargs={"kind": "checkin"}).get()
+        redelivered = remind_task.apply(kwargs={"kind": "checkin", "day": "2026-11-26"}).get()
+    assert first == {
+        "kind": "checkin",
+        "clock_day": "2026-11-26",
+        "not_due": "",
+        "outcomes": {"sent": 3},
+        "statuses": {"sent": 3},
+    }
+    assert redelivered["outcomes"] == {} and redelivered["statuses"] == {"sent": 3}
+
+
+def test_the_reminder_beat_is_opt_in_and_in_the_games_time_zone(settings):
+    from clock_app.schedules import beat_schedule
+
+    assert not any("remind" in name for name in beat_schedule())
+    settings.CLOCK = {**settings.CLOCK, "REMIND_AT": "05:15"}
+    schedule = beat_schedule(reminders=True, owed_at="12:30")
+    checkin = schedule["clock_app.remind-checkin"]
+    assert checkin["task"] == "clock_app.remind" and checkin["kwargs"] == {"kind": "checkin"}
+    assert checkin["schedule"].hour == {5} and checkin["schedule"].minute == {15}
+    assert schedule["clock_app.remind-checkin-retry"]["schedule"].hour == {5, 6, 7, 8}
+    owed = schedule["clock_app.remind-owed"]["schedule"]
+    assert owed.hour == set(range(12, 21)) and owed.minute == {30}
+    assert str(checkin["schedule"].nowfun().tzinfo) == "Asia/Shanghai"

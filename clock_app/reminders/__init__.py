@@ -39,6 +39,22 @@ from ..services.transfers import answer_text
 SENT, FAILED, REFUSED = "sent", "failed", "refused"
 RESULT_STATUSES = (SENT, FAILED, REFUSED)
 
+#: The names a message template may use, by kind (see :class:`ReminderMessage`).
+CONTEXT_FIELDS: dict[str, tuple[str, ...]] = {
+    "checkin": (
+        "uid",
+        "nickname",
+        "clock_day",
+        "checkin_date",
+        "window_start",
+        "window_end",
+        "players",
+        "pool_yuan",
+        "stake_yuan",
+    ),
+    "owed": ("uid", "nickname", "clock_day", "amount_yuan", "packet_yuan", "stake_yuan", "state"),
+}
+
 
 @dataclass(frozen=True)
 class ReminderMessage:
