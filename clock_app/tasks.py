@@ -17,6 +17,7 @@ from celery import group, shared_task
 from . import calendar
 from .audit import audit, audit_players
 from .models import ClockStatus, Participation, Round
+from .services.audits import audit_record
 from .services.payouts import refunds_push, round_push
 from .services.reminders import reminders_send
 from .services.settlement import round_settle, round_settle_if_due, rounds_settle_due
@@ -102,6 +103,7 @@ def remind_task(kind: str = "checkin", day: str | None = None) -> dict[str, Any]
 def audit_task(day: str | None = None) -> dict[str, Any]:
     round_day = calendar.parse_day(day) if day else None
     reports, players = audit(round_day), audit_players(round_day)
+    audit_record(reports)
     failed = {r.clock_day.isoformat(): r.problems for r in reports if not r.ok}
     if not players.ok:
         failed["players"] = players.problems

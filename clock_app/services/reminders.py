@@ -350,8 +350,10 @@ def _record(token: str, results: dict[int, ReminderResult], now: datetime) -> Co
                 status=status, result=detail, claim_token="", update_time=now
             )
         outcome[status] += changed
-        if status != SENT and changed:
-            logger.warning("%s reminder(s) %s: %s", changed, status, detail[:200])
+        if status == FAILED and changed:
+            logger.warning("%s reminder(s) failed, to be retried: %s", changed, detail[:200])
+        elif status != SENT and changed:
+            logger.info("%s reminder(s) refused, final: %s", changed, detail[:200])
     return outcome
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 
 from ...audit import audit, audit_players
+from ...services.audits import audit_record
 from ..days import add_day_option, parse_day_option
 
 
@@ -16,6 +17,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, day=None, **options):
         reports = audit(parse_day_option(day))
+        audit_record(reports)  # the admin's round dashboard shows the last verdict of each round
         failed = [r for r in reports if not r.ok]
         for report in reports:
             mark = self.style.SUCCESS("ok") if report.ok else self.style.ERROR("MISMATCH")
