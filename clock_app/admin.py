@@ -224,9 +224,9 @@ class RoundAdmin(ReadOnlyAdmin):
         """Run ``clock_audit`` on this round now (seconds on a big round) and record the verdict."""
         the_round = self._dashboard_round(request, day)
         if admin_dashboard.audit_now(the_round):
-            self.message_user(request, f"clock_audit: round {the_round.clock_day} is ok.", messages.SUCCESS)
+            self.message_user(request, f"Round {the_round.clock_day} audited: ok.", messages.SUCCESS)
         else:
-            self.message_user(request, f"clock_audit: round {the_round.clock_day} MISMATCH.", messages.ERROR)
+            self.message_user(request, f"Round {the_round.clock_day} audited: MISMATCH.", messages.ERROR)
         return HttpResponseRedirect(reverse("admin:clock_app_round_dashboard_day", args=[day]))
 
     # --- CSV exports (csv_exports.py), streamed: flat memory for any round size
