@@ -18,13 +18,14 @@ import io
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import date, datetime
 
-from . import calendar
+from .conf import clock_settings
 from .dashboard import KEPT_STATES, PAYOUT_STATES, money_flow
 from .models import ClockStatus, Participation, RedStatus, Round
 from .selectors import mask_mobile
 from .services.payouts import OWING_STATES
 
-CHUNK = 5000
+CHUNK = 5000  # rows per fetch from the database
+PIECE = 500  # rows per piece of the response
 BOM = "\ufeff"
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -71,18 +72,25 @@ FLOW_COLUMNS = (
     *(f"{state}_{unit}" for state in KEPT_STATES.values() for unit in ("payments", "fen")),
 )
 CLOCK_STATUS_WORDS = {ClockStatus.NONE: "none", ClockStatus.JOINED: "joined", ClockStatus.CLOCKED_IN: "clocked_in"}
+PAYOUT_STATE_WORDS = {RedStatus.PAID: "paid", **OWING_STATES}
 
 
 def _lines(header: Sequence[str], rows: Iterable[Sequence[object]]) -> Iterator[str]:
-    """CSV text, one line per ``yield``: the buffer is emptied after each row."""
+    """CSV text in pieces of :data:`PIECE` rows (the header alone first): the buffer is emptied after each
+    piece, so memory holds one piece whatever the number of rows."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(header)
     yield BOM + buffer.getvalue()
-    for row in rows:
-        buffer.seek(0)
-        buffer.truncate()
+    buffer.seek(0)
+    buffer.truncate()
+    for count, row in enumerate(rows, start=1):
         writer.writerow(row)
+        if count % PIECE == 0:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    if buffer.tell():
         yield buffer.getvalue()
 
 
@@ -92,13 +100,7 @@ def _text(value: str) -> str:
 
 
 def _local(moment: datetime | None) -> str:
-    return calendar.local_now(moment).isoformat() if moment else ""
-
-
-def _state(clock_status: int, red_status: int) -> str:
-    if clock_status != ClockStatus.CLOCKED_IN:
-        return ""
-    return "paid" if red_status == RedStatus.PAID else OWING_STATES[RedStatus(red_status)]
+    return moment.astimezone(clock_settings.time_zone).isoformat() if moment else ""
 
 
 def _days(days: Iterable[date]) -> list[date]:
@@ -138,10 +140,10 @@ def participants_csv(days: Iterable[date]) -> Iterator[str]:
                     order_no,
                     stake,
                     _local(joined),
-                    CLOCK_STATUS_WORDS.get(ClockStatus(clock_status), str(clock_status)),
+                    CLOCK_STATUS_WORDS.get(clock_status, str(clock_status)),
                     _local(clocked),
                     packet,
-                    _state(clock_status, red) if settled else "",
+                    PAYOUT_STATE_WORDS[red] if settled and clock_status == ClockStatus.CLOCKED_IN else "",
                 )
 
     return _lines(PARTICIPANT_COLUMNS, rows())
@@ -180,7 +182,7 @@ def payouts_csv(days: Iterable[date]) -> Iterator[str]:
                     stake,
                     packet,
                     stake + packet,
-                    _state(ClockStatus.CLOCKED_IN, red),
+                    PAYOUT_STATE_WORDS[red],
                     paid,
                     _local(paid_at) if red == RedStatus.PAID else "",
                     attempts,
