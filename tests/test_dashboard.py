@@ -210,11 +210,13 @@ def test_the_audit_verdict_and_the_audit_now_button(staff):
     assert '<span class="bad">MISMATCH</span>' in body and "differs from the allocation of the seed" in body
 
 
-def test_clock_audit_records_its_verdicts():
+def test_clock_audit_records_its_verdicts(staff):
     play_round(DAY, 4, 2)
     round_settle(DAY, now=morning(DAY, "08:05:00"))
     call_command("clock_audit", stdout=StringIO())
     assert AuditVerdict.objects.get().ok
+    listed = staff.get(reverse("admin:clock_app_auditverdict_changelist"))
+    assert listed.status_code == 200 and listed.context["cl"].result_count == 1
 
 
 def test_reconciliation_card(staff, monkeypatch):

@@ -12,6 +12,7 @@ from django.db import IntegrityError, transaction
 
 from clock_app.exceptions import InvalidInput
 from clock_app.models import ClockStatus, Participation, RedStatus, Reminder, ReminderKind, ReminderStatus
+from clock_app.reminders import CONTEXT_FIELDS
 from clock_app.services.payouts import packet_open
 from clock_app.services.reminders import checkin_round, reminders_send, round_reminders
 from clock_app.services.settlement import round_settle
@@ -178,6 +179,7 @@ def test_the_message_carries_what_a_template_needs():
     reminders_send("checkin", day=DAY, now=morning(DAY), handler=handler)
     (message,) = handler.received
     assert message.openid == "open-1" and message.kind == "checkin" and message.remind_day == date(2026, 11, 27)
+    assert tuple(message.context) == CONTEXT_FIELDS["checkin"]
     assert dict(message.context) == {
         "uid": "1",
         "nickname": "player1",
@@ -228,6 +230,7 @@ def test_owed_winners_are_reminded_once_a_day_until_paid():
     assert reminders_send("owed", now=morning(DAY, "13:00:00"), handler=handler).outcomes == {}  # once a day
     message = handler.received[0]
     assert message.context["state"] == "待领取"
+    assert set(message.context) == set(CONTEXT_FIELDS["owed"])  # what a WeChat template may name
     part = Participation.objects.get(uid=message.uid, clock_day=DAY)
     assert (
         message.context["amount_yuan"]
