@@ -50,7 +50,7 @@ TOO_LATE_RATE = 0.02  # players who tap "clock in" just after 08:00
 FAIL_RATE = "0.1"  # transfers the sandbox channel refuses
 FINAL_PUSHES = 5
 REMIND_SHARE = 3  # in 10 players turn the check-in reminder on
-UNSUBSCRIBED = 20  # one in this many of them never subscribed: the channel refuses their reminders
+UNSUBSCRIBED = 20  # one player in this many never subscribed: the channel refuses their reminders
 
 
 @dataclass
@@ -180,7 +180,7 @@ class Simulation:
 
     @staticmethod
     def reminder_channel(reminders) -> dict[int, str]:
-        return {r.id: REFUSED if r.uid % UNSUBSCRIBED == 0 else SENT for r in reminders}
+        return {r.id: REFUSED if (r.uid // 10) % UNSUBSCRIBED == 0 else SENT for r in reminders}
 
     def sign_ups(self, day: date) -> None:
         yesterdays = set(Participation.objects.filter(clock_day=day - timedelta(days=1)).values_list("uid", flat=True))

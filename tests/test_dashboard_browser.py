@@ -21,7 +21,7 @@ from clock_app.services.settlement import round_settle
 
 from .factories import Channel, clock, join
 from .reminders import Recorder, morning
-from .test_browser import chrome
+from .test_browser import chrome, wait_for_text
 
 LAST = date(2026, 11, 23)  # the simulation plays 2026-11-20 … 22; this round is played by hand below
 
@@ -52,6 +52,7 @@ def a_round_in_every_state() -> None:
 
 def test_the_dashboard_in_chromium_without_javascript(live_server, transactional_db, tmp_path):
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
 
     call_command(
         "clock_simulate", "--users", "150", "--days", "3", "--seed", "2", "--start", "2026-11-20", stdout=StringIO()
@@ -65,10 +66,10 @@ def test_the_dashboard_in_chromium_without_javascript(live_server, transactional
         driver.find_element(By.NAME, "username").send_keys("operator")
         driver.find_element(By.NAME, "password").send_keys("a-long-password")
         driver.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
-        driver.find_element(By.LINK_TEXT, "Dashboard of round 2026-11-23").click()
-        assert "not audited yet" in driver.find_element(By.ID, "verdict").text
-        driver.find_element(By.CSS_SELECTOR, "#verdict input[type=submit]").click()
-        assert "clock_audit: ok" in driver.find_element(By.ID, "verdict").text
+        WebDriverWait(driver, 10).until(lambda d: d.find_element(By.LINK_TEXT, "Dashboard of round 2026-11-23")).click()
+        assert "not audited yet" in wait_for_text(driver, "verdict", "not audited yet")
+        driver.find_element(By.CSS_SELECTOR, "#verdict input[type=submit]").click()  # a POST, then the redirect
+        assert "clock_audit: ok" in wait_for_text(driver, "verdict", "clock_audit: ok")
         equation = driver.find_element(By.ID, "equation").text
         assert equation.startswith("stakes 6000 + rollover_in 0 = winners' stakes 4200 + packets ")
         assert "balances" in driver.find_element(By.ID, "money-flow").text
