@@ -40,8 +40,9 @@ serve: install
 	@test -f $(DEMO_DB) || $(MAKE) demo
 	DATABASE_URL=sqlite:///$(DEMO_DB) $(BIN)/python manage.py runserver 127.0.0.1:8000
 
-screenshot: install-test  # refresh docs/challenge.png from the browser test
+screenshot: install-test  # refresh docs/challenge.png and docs/dashboard.png from the browser tests
 	CLOCK_SCREENSHOT=$(CURDIR)/docs/challenge.png $(BIN)/pytest -q tests/test_browser.py
+	CLOCK_SCREENSHOT_DASHBOARD=$(CURDIR)/docs/dashboard.png $(BIN)/pytest -q tests/test_dashboard_browser.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_DB) .pytest_cache .ruff_cache .hypothesis

@@ -11,16 +11,23 @@ from collections.abc import Callable
 from typing import Any
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count, F, OuterRef, Subquery, Sum
 from django.db.models.constants import LOOKUP_SEP
+from django.http import Http404, HttpResponseRedirect, StreamingHttpResponse
+from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.html import format_html_join
+from django.utils.html import format_html, format_html_join
 from django.utils.timezone import now
+from django.views.decorators.http import require_POST
 
+from . import admin_dashboard, calendar, csv_exports
 from .conf import clock_settings
 from .exceptions import NoPayoutHandler
 from .models import (
+    AuditVerdict,
     ClockOrder,
     ClockStatus,
     Difference,
@@ -32,6 +39,7 @@ from .models import (
     Player,
     ReconcileRun,
     RedStatus,
+    Reminder,
     Round,
 )
 from .money import yuan
@@ -156,9 +164,11 @@ class RoundAdmin(ReadOnlyAdmin):
         money("rollover_out", "Rollover out"),
         "owed_yuan",
         "settled_at",
+        "dashboard_link",
     )
     list_filter = ("settled_at", "no_winner_policy")
     date_hierarchy = "clock_day"
+    actions = ("export_participants", "export_money_flow", "export_payouts")
     # Nothing of a round is edited by hand: totals move with payments, rules are frozen, the settlement is
     # written once. The private seed is not even shown (see get_fields) until the round is settled.
     readonly_fields = (
@@ -189,9 +199,10 @@ class RoundAdmin(ReadOnlyAdmin):
         "create_time",
         "update_time",
         "payouts",
+        "dashboard_link",
     )
     fieldsets = (
-        (None, {"fields": ("clock_day", "user_num", "clock_money", "create_time", "update_time")}),
+        (None, {"fields": ("clock_day", "dashboard_link", "user_num", "clock_money", "create_time", "update_time")}),
         (
             "Rules (frozen when the round opened)",
             {
@@ -245,6 +256,75 @@ class RoundAdmin(ReadOnlyAdmin):
             "<div>{}: {} winner(s), ¥{}</div>",
             ((PAYOUT_LABELS[state], n, yuan(fen)) for state, (n, fen) in states.items()),
         )
+
+    @admin.display(description="Dashboard")
+    def dashboard_link(self, obj: Round) -> str:
+        url = reverse("admin:clock_app_round_dashboard_day", args=[obj.clock_day.isoformat()])
+        return format_html('<a href="{}">Dashboard of round {}</a>', url, obj.clock_day.isoformat())
+
+    # --- the round dashboard (admin_dashboard.py): /admin/clock_app/round/dashboard/[YYYY-MM-DD/]
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path("dashboard/", view(self.dashboard_view), name="clock_app_round_dashboard"),
+            path("dashboard/<str:day>/", view(self.dashboard_view), name="clock_app_round_dashboard_day"),
+            path("dashboard/<str:day>/audit/", view(require_POST(self.audit_view)), name="clock_app_round_audit"),
+            *super().get_urls(),
+        ]
+
+    def _dashboard_round(self, request, day: str | None) -> Round | None:
+        """The round of ``day``, or the latest settled one (else the latest); only for who may view rounds."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        rounds = Round.objects.defer("split_seed")
+        if day is None:
+            return rounds.filter(settled_at__isnull=False).first() or rounds.first()
+        try:
+            return get_object_or_404(rounds, clock_day=calendar.parse_day(day))
+        except ValueError:
+            raise Http404(f"not a day: {day}") from None
+
+    def dashboard_view(self, request, day: str | None = None):
+        the_round = self._dashboard_round(request, day)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": f"Round {the_round.clock_day} — dashboard" if the_round else "Round dashboard",
+            **(admin_dashboard.dashboard_context(the_round) if the_round else {}),
+            "export_actions": [(name, getattr(self, name).short_description) for name in self.actions],
+        }
+        return TemplateResponse(request, "admin/clock_app/round/dashboard.html", context)
+
+    def audit_view(self, request, day: str):
+        """Run ``clock_audit`` on this round now (seconds on a big round) and record the verdict."""
+        the_round = self._dashboard_round(request, day)
+        if admin_dashboard.audit_now(the_round):
+            self.message_user(request, f"Round {the_round.clock_day} audited: ok.", messages.SUCCESS)
+        else:
+            self.message_user(request, f"Round {the_round.clock_day} audited: MISMATCH.", messages.ERROR)
+        return HttpResponseRedirect(reverse("admin:clock_app_round_dashboard_day", args=[day]))
+
+    # --- CSV exports (csv_exports.py), streamed: flat memory for any round size
+
+    def _csv(self, name: str, queryset, export) -> StreamingHttpResponse:
+        days = sorted(queryset.values_list("clock_day", flat=True))
+        span = days[0].isoformat() if len(days) == 1 else f"{days[0].isoformat()}_{days[-1].isoformat()}"
+        response = StreamingHttpResponse(export(days), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="clock-{name}-{span}.csv"'
+        return response
+
+    @admin.action(description="Download participants (CSV, mobiles masked)", permissions=["view"])
+    def export_participants(self, request, queryset) -> StreamingHttpResponse:
+        return self._csv("participants", queryset, csv_exports.participants_csv)
+
+    @admin.action(description="Download the money flow (CSV, one line per round)", permissions=["view"])
+    def export_money_flow(self, request, queryset) -> StreamingHttpResponse:
+        return self._csv("money-flow", queryset, csv_exports.money_flow_csv)
+
+    @admin.action(description="Download payouts (CSV, every winner)", permissions=["view"])
+    def export_payouts(self, request, queryset) -> StreamingHttpResponse:
+        return self._csv("payouts", queryset, csv_exports.payouts_csv)
 
     @admin.display(description="Seed (revealed at settlement)")
     def revealed_seed(self, obj: Round) -> str:
@@ -491,3 +571,18 @@ class DifferenceAdmin(admin.ModelAdmin):
             self.message_user(
                 request, "Write what was done in the note to resolve an open difference.", messages.WARNING
             )
+
+
+@admin.register(Reminder)
+class ReminderAdmin(ReadOnlyAdmin):
+    list_display = ("remind_day", "kind", "clock_day", "uid", "status", "attempts", "sent_at", "result")
+    list_filter = ("kind", "status", "clock_day", "remind_day")
+    search_fields = ("=uid",)
+    date_hierarchy = "remind_day"
+
+
+@admin.register(AuditVerdict)
+class AuditVerdictAdmin(ReadOnlyAdmin):
+    list_display = ("clock_day", "ok", "audited_at", "equation")
+    list_filter = ("ok",)
+    date_hierarchy = "clock_day"

@@ -44,6 +44,28 @@ def check_payment_channel_builds(app_configs: Any = None, **kwargs: Any) -> list
     return []
 
 
+@register()
+def check_reminder_handler_builds(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """A reminder handler given as ``{"BACKEND", "OPTIONS"}`` (the WeChat one: app id, secret, templates) is
+    built at startup, so a missing template or a misspelt field fails here, not at 04:50."""
+    parsed, _ = parse(getattr(settings, "CLOCK", None))
+    if parsed is None:
+        return []  # reported by check_clock_settings
+    from .reminders import build_handler
+
+    try:
+        build_handler(parsed.reminder_handler)
+    except (ImproperlyConfigured, TypeError, ValueError) as exc:
+        return [
+            Error(
+                f"CLOCK['REMINDER_HANDLER'] cannot be built: {exc}",
+                hint="See 'Reminders' in clock_app's README.",
+                id="clock_app.E020",
+            )
+        ]
+    return []
+
+
 @register(Tags.security, deploy=True)
 def check_no_sandbox_in_production(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """``manage.py check --deploy``: the sandbox channel moves no money and lets clients deliver their own

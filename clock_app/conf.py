@@ -49,6 +49,11 @@ DEFAULTS: dict[str, Any] = {
     # The openid decides whom the channel pays back, so it never comes from the request body.
     "PROFILE_RESOLVER": None,
     "PAYOUT_TIMEOUT": 10,  # seconds a payout handler (a channel call) may take before its outcome is unknown
+    # Reminders (clock_app.reminders): ``handler(reminders) -> results`` as a dotted path, or
+    # ``{"BACKEND": dotted path of a factory, "OPTIONS": {...}}`` built once as ``BACKEND(**OPTIONS)``.
+    "REMINDER_HANDLER": "clock_app.reminders.log.log_reminders",
+    "REMIND_AT": "04:50",  # local time the check-in reminders of the morning go out (before the window opens)
+    "REMIND_TIMEOUT": 60,  # seconds one batch of reminders may take in the handler
 }
 
 NO_WINNER_POLICIES = ("rollover", "operator")
@@ -77,6 +82,9 @@ class ClockSettings:
     user_resolver: str
     profile_resolver: str | None
     payout_timeout: float
+    reminder_handler: Mapping[str, Any]
+    remind_at: time
+    remind_timeout: float
 
     def import_payout_handler(self) -> Callable[..., Mapping[str, Any]] | None:
         return import_string(self.payout_handler) if self.payout_handler else None
@@ -166,6 +174,18 @@ def _timeout(value: Any) -> float:
     return float(value)
 
 
+def _reminder_handler(value: Any) -> Mapping[str, Any]:
+    """A dotted path (the handler itself) or ``{"BACKEND": factory path, "OPTIONS": {...}}``, kept in the
+    second form: ``{"BACKEND": path, "OPTIONS": None}`` means "the path is the handler"."""
+    if isinstance(value, str):
+        _dotted_path(value, optional=False)
+        return {"BACKEND": value, "OPTIONS": None}
+    if not isinstance(value, Mapping) or not isinstance(value.get("OPTIONS", {}), Mapping):
+        raise ValueError("must be a dotted path or a dict {'BACKEND': 'dotted.path', 'OPTIONS': {...}}")
+    _dotted_path(value.get("BACKEND"), optional=False)
+    return {"BACKEND": value["BACKEND"], "OPTIONS": dict(value.get("OPTIONS", {}))}
+
+
 def _policy(value: Any) -> str:
     if value not in NO_WINNER_POLICIES:
         raise ValueError(f"must be one of {', '.join(NO_WINNER_POLICIES)}, got {value!r}")
@@ -199,6 +219,9 @@ _PARSERS: dict[str, tuple[str, Callable[[Any], Any]]] = {
     "USER_RESOLVER": ("E016", lambda v: _dotted_path(v, optional=False)),
     "PROFILE_RESOLVER": ("E017", lambda v: _dotted_path(v, optional=True)),
     "PAYOUT_TIMEOUT": ("E018", _timeout),
+    "REMINDER_HANDLER": ("E020", _reminder_handler),
+    "REMIND_TIMEOUT": ("E020", _timeout),
+    "REMIND_AT": ("E021", _clock_time),
 }
 
 
@@ -239,6 +262,15 @@ def parse(raw: Mapping[str, Any] | None) -> tuple[ClockSettings | None, list[Con
                     "check-in window has closed, with a margin for check-ins still committing",
                 )
             )
+    if {"remind_at", "clock_end"} <= values.keys() and values["remind_at"] >= values["clock_end"]:
+        problems.append(
+            ConfigProblem(
+                "E021",
+                "REMIND_AT",
+                "CLOCK['REMIND_AT'] must be earlier than CLOCK['CLOCK_END']: a check-in reminder goes out on the "
+                "morning of the window, and one sent after the window closed reaches nobody in time",
+            )
+        )
     if problems:
         return None, problems
     return ClockSettings(**values), []

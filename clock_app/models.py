@@ -258,6 +258,8 @@ class ClockOrder(Timestamped):
         ]
         indexes = [
             models.Index(fields=["user_id", "clock_day"], name="pay_clock_order_user_day"),
+            # A round's orders (the dashboard, the audit): without it, one round's query reads every round's.
+            models.Index(fields=["clock_day"], name="pay_clock_order_day"),
             models.Index(
                 fields=["id"], condition=Q(refund_status=RefundStatus.REFUNDING), name="pay_clock_order_refunding"
             ),
@@ -480,6 +482,92 @@ class Difference(Timestamped):
         return f"{self.bill_day:%Y-%m-%d} {self.kind} {self.number}: {self.get_reason_display()}"
 
 
+class ReminderKind(models.TextChoices):
+    CHECKIN = "checkin", "Check in this morning"
+    OWED = "owed", "A packet is owed"
+
+
+class ReminderStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SENDING = "sending", "Being sent (claimed by a run)"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed (retried by the next run)"
+    REFUSED = "refused", "Refused by the user or the channel (final)"
+    SKIPPED = "skipped", "No longer due (checked in or paid before it went out)"
+
+
+class Reminder(Timestamped):
+    """One reminder to one player (``pay_clock_reminder``; the seed stored only the ``is_remind`` flag).
+
+    "Exactly once" is a database fact, not a hope: a check-in reminder is unique per player and round, an
+    owed-packet reminder per player, round and local day. A run *claims* rows with one conditional ``UPDATE``
+    (pending or failed → sending, with its own ``claim_token``) before calling the handler, so two runs at once
+    never send the same reminder; a row ``sent`` or ``refused`` is never claimed again. ``participation_id``
+    names the participation it is about (no database constraint, as ``pay_clock_user_error_log``).
+    """
+
+    uid = models.PositiveBigIntegerField()
+    clock_day = models.DateField(help_text="The round.")
+    kind = models.CharField(max_length=8, choices=ReminderKind.choices)
+    remind_day = models.DateField(help_text="Local day it is for (owed packets: one a day until paid).")
+    participation = models.ForeignKey(Participation, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+")
+    status = models.CharField(max_length=8, choices=ReminderStatus.choices, default=ReminderStatus.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    result = models.TextField(blank=True, default="", help_text="What the handler said last.")
+    sent_at = models.DateTimeField(null=True, blank=True)
+    claim_token = models.CharField(max_length=32, blank=True, default="")
+    claimed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "pay_clock_reminder"
+        ordering = ["-remind_day", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["uid", "clock_day"],
+                condition=Q(kind=ReminderKind.CHECKIN),
+                name="pay_clock_reminder_checkin_once",
+            ),
+            models.UniqueConstraint(
+                fields=["uid", "clock_day", "remind_day"],
+                condition=Q(kind=ReminderKind.OWED),
+                name="pay_clock_reminder_owed_daily",
+            ),
+            models.CheckConstraint(condition=Q(kind__in=ReminderKind.values), name="pay_clock_reminder_kind"),
+            models.CheckConstraint(condition=Q(status__in=ReminderStatus.values), name="pay_clock_reminder_status"),
+            models.CheckConstraint(
+                condition=~Q(status=ReminderStatus.SENT) | Q(sent_at__isnull=False), name="pay_clock_reminder_sent_at"
+            ),
+        ]
+        # status and the claim are written in bulk by every run: kept out of the indexes (as in pay_clock_day);
+        # a run finds its claimed rows by primary key.
+        indexes = [
+            models.Index(fields=["clock_day", "kind"], name="pay_clock_reminder_round"),
+            models.Index(fields=["remind_day", "kind"], name="pay_clock_reminder_day"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} reminder to uid {self.uid} for round {self.clock_day:%Y-%m-%d}"
+
+
+class AuditVerdict(models.Model):
+    """The last verdict of ``clock_audit`` on one round (``pay_clock_audit``), so the operator's dashboard can
+    show it without re-running an audit that takes seconds on a big round. Written by ``clock_audit``, the
+    audit task, the simulation and the dashboard's "audit now" button; a copy, never an input."""
+
+    clock_day = models.DateField(unique=True)
+    ok = models.BooleanField()
+    equation = models.TextField(help_text="DESIGN §2 as clock_audit printed it, fen.")
+    problems = models.TextField(blank=True, default="", help_text="One problem a line.")
+    audited_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "pay_clock_audit"
+        ordering = ["-clock_day"]
+
+    def __str__(self) -> str:
+        return f"audit of round {self.clock_day:%Y-%m-%d}: {'ok' if self.ok else 'MISMATCH'}"
+
+
 # The seed's (Laravel) model names, for code ported from olaf/clock.
 PayClock = Round
 PayClockDay = Participation
@@ -488,3 +576,4 @@ PayClockUser = Player
 PayClockUserLog = LedgerEntry
 PayClockSetting = LuckySetting
 PayClockUserErrorLog = PayoutError
+PayClockReminder = Reminder

@@ -1,6 +1,8 @@
 """An opt-in Celery beat schedule in the game's time zone: settle every round that is due (every five
 minutes: each round at its own frozen ``red_open``, whatever ``CLOCK["RED_OPEN"]`` says today), push the round
-of two days ago shortly after midnight, audit every round in the small hours.
+of two days ago shortly after midnight, audit every round in the small hours — and, if asked
+(``reminders=True``), send the check-in reminders at ``CLOCK["REMIND_AT"]`` and the owed-packet reminders
+at ``owed_at``.
 
 Opt in from your Celery app (see ``example_project/celery.py``)::
 
@@ -24,14 +26,47 @@ def _game_now() -> datetime:
     return datetime.now(clock_settings.time_zone)
 
 
+def reminder_schedule(owed_at: str = "12:00") -> dict[str, dict[str, Any]]:
+    """Check-in reminders at ``REMIND_AT``, then every 15 minutes until the window's last hour (each run
+    sends only what has not gone out: the retries of failed sends); owed-packet reminders at ``owed_at``,
+    then hourly until 20:00 (one a day per winner and round, so the later runs only retry)."""
+    remind_at, clock_end = clock_settings.remind_at, clock_settings.clock_end
+    owed_hour, owed_minute = (int(x) for x in owed_at.split(":"))
+    retry_hours = f"{remind_at.hour}-{clock_end.hour}" if clock_end.hour > remind_at.hour else str(remind_at.hour)
+    return {
+        "clock_app.remind-checkin": {
+            "task": "clock_app.remind",
+            "kwargs": {"kind": "checkin"},
+            "schedule": crontab(hour=remind_at.hour, minute=remind_at.minute, nowfun=_game_now),
+        },
+        "clock_app.remind-checkin-retry": {
+            "task": "clock_app.remind",
+            "kwargs": {"kind": "checkin"},
+            "schedule": crontab(hour=retry_hours, minute="*/15", nowfun=_game_now),
+        },
+        "clock_app.remind-owed": {
+            "task": "clock_app.remind",
+            "kwargs": {"kind": "owed"},
+            "schedule": crontab(hour=f"{owed_hour}-{max(owed_hour, 20)}", minute=owed_minute, nowfun=_game_now),
+        },
+    }
+
+
 def beat_schedule(
-    push_at: str = "00:30", audit_at: str = "04:00", reconcile_at: str | None = None
+    push_at: str = "00:30",
+    audit_at: str = "04:00",
+    *,
+    reminders: bool = False,
+    owed_at: str = "12:00",
+    reconcile_at: str | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """The schedule; ``reconcile_at`` ("HH:MM", opt-in) reconciles yesterday's bill — after the channel
-    publishes it (WeChat and Alipay: from about 10:00 the next day, so "10:30")."""
+    """The schedule; opt-in parts: ``reminders`` (see :func:`reminder_schedule`) and ``reconcile_at``
+    ("HH:MM": reconcile yesterday's bill — after the channel publishes it, WeChat and Alipay from about 10:00
+    the next day, so "10:30")."""
     push_hour, push_minute = (int(x) for x in push_at.split(":"))
     audit_hour, audit_minute = (int(x) for x in audit_at.split(":"))
     schedule = {
+        **(reminder_schedule(owed_at) if reminders else {}),
         "clock_app.settle-due": {
             "task": "clock_app.settle_due",
             "schedule": crontab(minute="*/5", nowfun=_game_now),

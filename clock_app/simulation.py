@@ -4,9 +4,12 @@ The simulation calls the same services the facades and endpoints call, passing i
 never reads or moves the wall clock, so it plays days in seconds against any database. Day by day it plays
 
 * 00:30 — the push job for the round of two days ago (the sandbox channel refuses some transfers);
+* 04:50 — check-in reminders of yesterday's round to the players who turned them on (3 in 10; one in 20 of
+  them never subscribed, so the simulated channel refuses theirs);
 * 05:00–08:00 — late payment callbacks of yesterday arrive (kept for refund), then check-ins of yesterday's
   round (some players sleep in, a few tap just after 08:00 and are refused);
-* 08:05 — settlement of yesterday's round, then winners open their packets during the day;
+* 08:05 — settlement of yesterday's round, then winners open their packets during the day; at 12:00 the
+  winners still owed are reminded;
 * all day — sign-ups for today's round: orders, then *signed* sandbox callbacks, some delivered twice.
 
 The simulation's clock never passes the wall clock (``until``, default now): rows are stamped at simulated
@@ -31,11 +34,16 @@ from django.utils import timezone
 from . import calendar
 from .audit import audit, audit_players
 from .channels.sandbox import SandboxChannel
+from .conf import clock_settings
 from .exceptions import ClockError
 from .models import ClockOrder, ClockStatus, OrderStatus, Participation, RedStatus, RefundStatus, Round
+from .reminders import REFUSED, SENT
+from .services.audits import audit_record
 from .services.checkin import clock_in
 from .services.orders import order_generate, order_notify
 from .services.payouts import packet_open, round_push
+from .services.players import player_remind
+from .services.reminders import reminders_send
 from .services.settlement import round_settle
 
 Progress = Callable[[str], None]
@@ -46,6 +54,8 @@ OPEN_RATE = 0.7  # winners who open their packet themselves
 TOO_LATE_RATE = 0.02  # players who tap "clock in" just after 08:00
 FAIL_RATE = "0.1"  # transfers the sandbox channel refuses
 FINAL_PUSHES = 5
+REMIND_SHARE = 3  # in 10 players turn the check-in reminder on
+UNSUBSCRIBED = 20  # one player in this many never subscribed: the channel refuses their reminders
 
 
 @dataclass
@@ -160,6 +170,7 @@ class Simulation:
         if the_round is None:
             return
         next_day = day + timedelta(days=1)
+        self.remind("checkin", day, self.at(next_day, clock_settings.remind_at))
         players = list(Participation.objects.filter(clock_day=day).values_list("uid", flat=True))
         self.progress(f"  round {day}: {len(players)} players wake up")
         for uid in players:
@@ -191,6 +202,16 @@ class Simulation:
                     self.count("opened")
                 except ClockError as error:
                     self.count(f"open refused: {error.code}")
+        self.remind("owed", None, self.at(next_day, time(12, 0)))
+
+    def remind(self, kind: str, day: date | None, now: datetime) -> None:
+        report = reminders_send(kind, day=day, now=now, handler=self.reminder_channel)
+        for outcome, n in report.outcomes.items():
+            self.count(f"{kind} reminder {outcome}", n)
+
+    @staticmethod
+    def reminder_channel(reminders) -> dict[int, str]:
+        return {r.id: REFUSED if (r.uid // 10) % UNSUBSCRIBED == 0 else SENT for r in reminders}
 
     def sign_ups(self, day: date) -> None:
         yesterdays = set(Participation.objects.filter(clock_day=day - timedelta(days=1)).values_list("uid", flat=True))
@@ -208,6 +229,8 @@ class Simulation:
             order = order_generate(
                 uid=uid, mobile=f"138{uid:08d}", nickname=f"早起鸟{uid}", open_id=f"sim-open-{uid}", now=now
             )
+            if uid % 10 < REMIND_SHARE:
+                player_remind(uid=uid)
             if self.rng.random() < LATE_RATE:  # pays at 23:58, the callback arrives after midnight
                 self.late.append(order)
                 if self.happened(self.at(day, time(23, 58))):
@@ -262,6 +285,7 @@ class Simulation:
                 )
             )
         reports, players = audit(), audit_players()
+        audit_record(reports)
         result.audit_ok = all(r.ok for r in reports) and players.ok
         result.audit_problems = [f"{r.clock_day}: {p}" for r in reports for p in r.problems] + players.problems
         return result

@@ -17,8 +17,10 @@ from celery import group, shared_task
 from . import calendar
 from .audit import audit, audit_players
 from .models import ClockStatus, Participation, Round
+from .services.audits import audit_record
 from .services.payouts import refunds_push, round_push
 from .services.reconcile import reconcile_day
+from .services.reminders import reminders_send
 from .services.settlement import round_settle, round_settle_if_due, rounds_settle_due
 from .services.sweep import payments_sweep
 
@@ -92,10 +94,24 @@ def push_refunds_task() -> dict[str, Any]:
     return {"outcomes": outcomes, "pending": pending}
 
 
+@shared_task(name="clock_app.remind", acks_late=True)
+def remind_task(kind: str = "checkin", day: str | None = None) -> dict[str, Any]:
+    """Send the due reminders of ``kind`` (as ``clock_remind``); a redelivered task sends nothing twice."""
+    report = reminders_send(kind, day=calendar.parse_day(day) if day else None)
+    return {
+        "kind": kind,
+        "clock_day": report.clock_day.isoformat() if report.clock_day else None,
+        "not_due": report.not_due,
+        "outcomes": dict(report.outcomes),
+        "statuses": report.statuses,
+    }
+
+
 @shared_task(name="clock_app.audit", acks_late=True)
 def audit_task(day: str | None = None) -> dict[str, Any]:
     round_day = calendar.parse_day(day) if day else None
     reports, players = audit(round_day), audit_players(round_day)
+    audit_record(reports)
     failed = {r.clock_day.isoformat(): r.problems for r in reports if not r.ok}
     if not players.ok:
         failed["players"] = players.problems

@@ -23,8 +23,9 @@ CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 DAY = date(2026, 11, 26)
 
 
-@pytest.fixture
-def browser():
+def chrome(window: tuple[int, int] | None = None, javascript: bool = True):
+    """Headless Chromium: a phone (390 CSS pixels wide, touch, a mobile user agent) unless ``window`` gives a
+    desktop window's size; ``javascript=False`` turns scripts off for every page."""
     require(
         bool(shutil.which(CHROMIUM) and shutil.which(CHROMEDRIVER)),
         "needs Debian's chromium and chromium-driver (apt-get install chromium chromium-driver)",
@@ -47,13 +48,23 @@ def browser():
         "--lang=zh-CN",
     ):
         options.add_argument(flag)
-    # A phone: 390 × 844 CSS pixels (an iPhone 12-14), touch, a mobile user agent.
-    options.add_experimental_option(
-        "mobileEmulation", {"deviceMetrics": {"width": 390, "height": 1500, "pixelRatio": 2}}
-    )
+    if window:
+        options.add_argument(f"--window-size={window[0]},{window[1]}")
+    else:  # A phone: 390 × 844 CSS pixels (an iPhone 12-14), touch, a mobile user agent.
+        options.add_experimental_option(
+            "mobileEmulation", {"deviceMetrics": {"width": 390, "height": 1500, "pixelRatio": 2}}
+        )
+    if not javascript:
+        options.add_experimental_option("prefs", {"profile.managed_default_content_settings.javascript": 2})
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # to see a failed load (favicon.ico…)
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     driver.implicitly_wait(0)
+    return driver
+
+
+@pytest.fixture
+def browser():
+    driver = chrome()
     yield driver
     driver.quit()
 

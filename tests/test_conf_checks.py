@@ -66,6 +66,12 @@ def test_every_design_key_has_a_default():
         ("PAYOUT_RETRY_AFTER", -1),
         ("NO_WINNER_POLICY", "keep"),
         ("NO_SUCH_KEY", 1),
+        ("REMINDER_HANDLER", "no.such.module.handler"),
+        ("REMINDER_HANDLER", {"OPTIONS": {}}),
+        ("REMINDER_HANDLER", {"BACKEND": "clock_app.reminders.wechat.WeChatSubscribeHandler", "OPTIONS": []}),
+        ("REMIND_TIMEOUT", 0),
+        ("REMIND_AT", "4:50"),
+        ("REMIND_AT", "08:30"),  # after the window closed
     ],
 )
 def test_bad_value_fails_manage_py_check_naming_the_key(key, value):
@@ -105,3 +111,24 @@ def test_deploy_check_warns_about_the_sandbox_channel():
     real = {"PAYMENT_CHANNEL": {"BACKEND": "clock_app.channels.base.PaymentChannel", "OPTIONS": {}}}
     with override_settings(CLOCK=real):
         assert check_no_sandbox_in_production() == []
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "check_id"),
+    [
+        ("REMINDER_HANDLER", 42, "clock_app.E020"),
+        ("REMIND_TIMEOUT", 301, "clock_app.E020"),
+        ("REMIND_AT", "x", "clock_app.E021"),
+    ],
+)
+def test_reminder_settings_have_their_own_check_ids(key, value, check_id):
+    with override_settings(CLOCK={key: value}):
+        assert [e.id for e in check_clock_settings()] == [check_id]
+
+
+def test_reminder_defaults():
+    parsed, problems = parse({})
+    assert problems == []
+    assert parsed.remind_at.isoformat() == "04:50:00"
+    assert parsed.reminder_handler == {"BACKEND": "clock_app.reminders.log.log_reminders", "OPTIONS": None}
+    assert parsed.remind_timeout == 60.0

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.core.management.base import CommandError
 
 from ...audit import audit, audit_players
+from ...services.audits import audit_record
 from ..base import ClockCommand, no_round
 from ..days import add_day_option, parse_day_option
 
@@ -26,6 +27,7 @@ class Command(ClockCommand):
         reports = audit(round_day)
         if round_day is not None and not reports:
             raise no_round(round_day)
+        audit_record(reports)  # the admin's round dashboard shows the last verdict of each round
         failed = [r for r in reports if not r.ok]
         self.stdout.write("money in fen (100 fen = ¥1.00), as stored")
         for report in reports:
