@@ -20,6 +20,7 @@ from datetime import date, datetime, timedelta
 
 from django.db.models import Count, Sum
 from django.db.models.functions import TruncHour, TruncMinute
+from django.urls import reverse
 
 from . import calendar
 from .conf import clock_settings
@@ -27,10 +28,12 @@ from .models import (
     AuditVerdict,
     ClockOrder,
     ClockStatus,
+    Difference,
     ErrorStatus,
     OrderStatus,
     Participation,
     PayoutError,
+    ReconcileRun,
     RedStatus,
     RefundStatus,
     Round,
@@ -259,10 +262,20 @@ def history(until: date, days: int = HISTORY_DAYS) -> list[HistoryLine]:
 
 
 def reconciliation_status(day: date) -> Reconciliation | None:
-    """The hook for reconciliation (``manage.py clock_reconcile``, DESIGN §7): return what the last
-    reconciliation of the channel's bill for ``day`` found, and the dashboard shows it. Reconciliation does
-    not record its runs yet, so this returns None and the card says "not run"."""
-    return None
+    """What the last reconciliation of the channel's bill of ``day`` (``clock_reconcile``, DESIGN §7) found —
+    the round's stakes are paid on its own day — and how many differences of that day are still open; None
+    (the card says "not run") until one ran."""
+    run = ReconcileRun.objects.filter(bill_day=day).order_by("-id").first()
+    if run is None:
+        return None
+    still_open = Difference.objects.filter(bill_day=day, status=Difference.Status.OPEN).count()
+    url = reverse("admin:clock_app_difference_changelist") + f"?bill_day={day.isoformat()}&status=open"
+    return Reconciliation(
+        ran_at=run.finished_at or run.started_at,
+        differences=still_open,
+        summary=f"{run.channel}: {run.lines} bill line(s), {run.applied} payment(s) applied; {run.summary}",
+        url=url,
+    )
 
 
 def round_dashboard(the_round: Round) -> RoundDashboard:

@@ -145,7 +145,10 @@ def test_an_operator_resolves_a_difference_in_the_admin_with_a_note(wechat, clie
     url = reverse("admin:clock_app_difference_change", args=[difference.pk])
     client.post(url, {"note": ""})
     assert Difference.objects.get().status == Difference.Status.OPEN  # no note, no resolution
+    dashboard = reverse("admin:clock_app_round_dashboard_day", args=["2026-11-26"])
+    assert "1 difference(s)" in client.get(dashboard).content.decode()  # the round dashboard's card
     client.post(url, {"note": "the order's amount was corrected by hand; WeChat's 1.00 is right"})
+    assert "no difference" in client.get(dashboard).content.decode()
     resolved = Difference.objects.get()
     assert resolved.status == Difference.Status.RESOLVED and "corrected by hand" in resolved.note
     assert "ops" in resolved.note
