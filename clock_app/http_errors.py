@@ -17,8 +17,8 @@ HTML 400 with a traceback in the log), an unknown URL (404) and any exception (5
 * anything else is ``500 server_error``, logged with its traceback and reported through Django's
   ``got_request_exception`` signal (error reporters listen there) — never a traceback in the answer.
 
-Stable codes: ``csrf_failed``, ``body_too_large``, ``malformed_json``, ``not_found``, ``method_not_allowed``,
-``server_error``, ``unavailable`` (and ``not_authenticated`` from the views).
+Stable codes: ``csrf_failed``, ``body_too_large``, ``malformed_json``, ``malformed_body``, ``not_found``,
+``method_not_allowed``, ``server_error``, ``unavailable`` (and ``not_authenticated`` from the views).
 """
 
 from __future__ import annotations
@@ -30,9 +30,10 @@ from typing import Any
 
 from django.conf import settings
 from django.core import signals
-from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import BadRequest, RequestDataTooBig, SuspiciousOperation
 from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http.multipartparser import MultiPartParserError
 from django.middleware.csrf import CsrfViewMiddleware
 from django.urls import Resolver404, resolve
 from django.utils.module_loading import import_string
@@ -113,6 +114,11 @@ def guarded(view: View) -> View:
             return view(request, *args, **kwargs)
         except RequestDataTooBig:
             return body_too_large()
+        except (MultiPartParserError, BadRequest, SuspiciousOperation) as exc:
+            # A body Django cannot even parse (a multipart without its boundary …), met by the CSRF check
+            # reading request.POST: the client's error, never a 500.
+            logger.warning("%s %s: unparsable request (%s)", request.method, request.path[:200], exc)
+            return error_response(400, "malformed_body", "请求体无法解析")
         except Http404:
             return error_response(404, "not_found", "没有这个接口或资源")
         except (OperationalError, InterfaceError):
@@ -137,6 +143,9 @@ def callback_guarded(failure: Callable[[int, str], HttpResponse]) -> Callable[[V
             except RequestDataTooBig:
                 logger.warning("%s: body over DATA_UPLOAD_MAX_MEMORY_SIZE refused", view.__name__)
                 return failure(413, "body too large")
+            except (MultiPartParserError, BadRequest, SuspiciousOperation):
+                logger.warning("%s: unparsable request refused", view.__name__)
+                return failure(400, "malformed body")
             except (OperationalError, InterfaceError):
                 logger.warning("database unavailable in %s", view.__name__, exc_info=True)
                 return failure(503, "service unavailable")

@@ -29,5 +29,6 @@ urlpatterns = [
     path("records/", views.records, name="records"),
     path("rounds/<str:day>/statement/", views.statement, name="statement"),
     path("rounds/<str:day>/statement.jsonl", views.statement_file, name="statement_file"),
+    path("schema/", views.schema, name="schema"),
     re_path(r"", not_found, name="not_found"),
 ]

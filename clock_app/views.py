@@ -34,6 +34,7 @@ from .exports import STATEMENT_PAGE, statement_chunks
 from .facade import CashClock, ClockCenter, Participator, failure
 from .http_errors import callback_guarded, error_response, guarded, method_not_allowed
 from .models import ClockOrder, Round
+from .openapi import openapi_schema
 from .services.orders import order_notify, order_payment_deadline
 from .services.payouts import payout_record, refund_record
 from .services.transfers import Answer, answer_text, parse_channel_number, transfer_outcome
@@ -193,6 +194,14 @@ def statement(request, uid, body, day: str):
     return ClockCenter().round_statement(
         day, _int_param(request, "page", 0), _int_param(request, "limit", STATEMENT_PAGE)
     )
+
+
+@guarded
+def schema(request: HttpRequest) -> HttpResponse:
+    """This API's OpenAPI 3.1 document, for wherever the app is mounted (``clock_app.openapi``)."""
+    if request.method != "GET":
+        return method_not_allowed("GET")
+    return JsonResponse(openapi_schema(request.path.removesuffix("schema/")), json_dumps_params={"ensure_ascii": False})
 
 
 @guarded
