@@ -243,12 +243,19 @@ def _packet_paid(row: Participation, text: str, now: datetime) -> bool:
 def _packet_failed(row: Participation, answer: Answer, now: datetime, *, keep_claim: bool = False) -> bool:
     """The channel will not pay this transfer: failed (owed, offered again with the next number) — or, when
     the caller goes on to offer the next transfer itself, still claimed by it."""
+    status = RedStatus.PAYING if keep_claim else RedStatus.FAILED
+    if not _record_failure(_mine(row), row, answer, now, status, "the channel did not pay the transfer"):
+        return False
+    logger.warning("payout %s refused or cancelled by the channel: %s", row.payout_no, answer.text)
+    return True
+
+
+def _record_failure(rows, row: Participation, answer: Answer, now: datetime, status: int, message: str) -> bool:
+    """Move ``rows`` (the payout, fenced by the caller's condition) to ``status`` with its next renewal, and
+    log the failure for the operator — one transaction; False when the fence no longer matches."""
     with transaction.atomic(durable=True):
-        if not _mine(row).update(
-            red_status=RedStatus.PAYING if keep_claim else RedStatus.FAILED,
-            payout_renewals=F("payout_renewals") + 1,
-            pay_result=answer.text,
-            update_time=now,
+        if not rows.update(
+            red_status=status, payout_renewals=F("payout_renewals") + 1, pay_result=answer.text, update_time=now
         ):
             return False
         PayoutError.objects.create(
@@ -257,12 +264,11 @@ def _packet_failed(row: Participation, answer: Answer, now: datetime, *, keep_cl
             red_money=row.order_money + row.red_money,
             order_no=row.payout_no,
             uid=row.uid,
-            error_msg="the channel did not pay the transfer",
+            error_msg=message,
             pay_result=answer.text,
             create_time=now,
             update_time=now,
         )
-    logger.warning("payout %s refused or cancelled by the channel: %s", row.payout_no, answer.text)
     return True
 
 
@@ -277,26 +283,7 @@ def payout_record(payout_no: str, renewals: int, answer: Answer, *, now: datetim
         return _packet_paid(row, answer.text, now)
     if answer.outcome is Outcome.FAILED:
         current = Participation.objects.filter(pk=row.pk, red_status__in=SENT, payout_renewals=renewals)
-        with transaction.atomic(durable=True):
-            if not current.update(
-                red_status=RedStatus.FAILED,
-                payout_renewals=F("payout_renewals") + 1,
-                pay_result=answer.text,
-                update_time=now,
-            ):
-                return False
-            PayoutError.objects.create(
-                clock_day_id=row.pk,
-                clock_day=row.clock_day,
-                red_money=row.order_money + row.red_money,
-                order_no=row.payout_no,
-                uid=row.uid,
-                error_msg="the channel closed the transfer unpaid",
-                pay_result=answer.text,
-                create_time=now,
-                update_time=now,
-            )
-        return True
+        return _record_failure(current, row, answer, now, RedStatus.FAILED, "the channel closed the transfer unpaid")
     return False  # not final: nothing to record
 
 
