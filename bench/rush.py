@@ -251,7 +251,7 @@ def build_round(args: argparse.Namespace, day: date) -> None:
     day_columns = (
         "uid, nickname, mobile, source_uid, red_status, clock_day, order_no, order_money, clock_money, red_money, "
         "discount_money, clock_status, clock_time, pay_result, red_time, payout_no, payout_attempts, "
-        "payout_claimed_at, create_time, update_time"
+        "payout_claimed_at, create_time, update_time, pseudonym, payout_renewals"
     )
     user_columns = (
         "uid, nickname, mobile, source_uid, is_remind, spend_money, income_money, clock_max_money, clock_num, "
@@ -263,7 +263,7 @@ def build_round(args: argparse.Namespace, day: date) -> None:
                 copy.write(
                     "".join(
                         f"{uid}\t\t\t\t1\t{day}\tR{tag}{uid:010d}\t{STAKE}\t0\t0\t0\t1\t\\N\t\t\\N\t"
-                        f"RP{tag}{uid:010d}\t0\t\\N\t{stamp}\t{stamp}\n"
+                        f"RP{tag}{uid:010d}\t0\t\\N\t{stamp}\t{stamp}\t{uid:064x}\t0\n"
                         for uid in range(1, n + 1)
                     )
                 )

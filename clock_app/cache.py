@@ -7,6 +7,11 @@ at a bounded rate — never an exception to the caller. A write made after a com
 totals once a payment committed) can therefore never turn a committed payment into a 500. Keep the backend's
 own socket timeouts short (the example project sets 0.25 s for django-redis) so a hanging Redis costs a request
 a fraction of a second, not a worker.
+
+**Round-level reads are also kept in the process for a second** (``cached(..., local=True)``): every request of
+the 05:00 rush reads the same round's frozen window and pool, and every summary the same counts. Asking Redis
+each time was a round trip per request for a value that changes a few times a minute; a one-second copy in the
+worker costs a reader at most one second of staleness, and the process's own writes drop its copy at once.
 """
 
 from __future__ import annotations
@@ -26,11 +31,13 @@ from .conf import clock_settings
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+LOCAL_TTL = 1.0  # seconds a round-level value is kept in the process (see the module docstring)
 WARN_EVERY = 30.0  # seconds: at most one warning per this interval while the cache is failing
 
 _warned_at = 0.0
 _suppressed = 0
 _warn_lock = threading.Lock()
+_local: dict[str, tuple[float, Any]] = {}  # key -> (monotonic expiry, value)
 
 
 def clock_cache() -> BaseCache:
@@ -89,6 +96,7 @@ def cache_set(cache_key: str, value: Any, ttl: int) -> None:
 
 
 def cache_forget(*cache_keys: str) -> None:
+    forget_local(*cache_keys)
     try:
         clock_cache().delete_many(list(cache_keys))
     except Exception as exc:  # the entries expire on their own (short TTLs): a stale copy for seconds at most
@@ -97,6 +105,7 @@ def cache_forget(*cache_keys: str) -> None:
 
 def cache_incr(cache_key: str) -> None:
     """Bump a cached counter if it is cached; a miss (or a failing cache) is rebuilt by its reader."""
+    forget_local(cache_key)
     try:
         clock_cache().incr(cache_key)
     except ValueError:
@@ -105,13 +114,29 @@ def cache_incr(cache_key: str) -> None:
         _failed("increment", exc)
 
 
-def cached(cache_key: str, ttl: int, build: Callable[[], T]) -> T:
-    """The cached value, or ``build()`` stored for ``ttl`` seconds; the database answers when the cache fails."""
-    value: Any = cache_get(cache_key)
+def cached(cache_key: str, ttl: int, build: Callable[[], T], *, local: bool = False) -> T:
+    """The cached value, or ``build()`` stored for ``ttl`` seconds; the database answers when the cache fails.
+
+    ``local``: also keep it in this process for ``LOCAL_TTL`` seconds, for values every request reads."""
+    if local:
+        expires, value = _local.get(cache_key, (0.0, None))
+        if expires > time.monotonic():
+            return value
+    value = cache_get(cache_key)
     if value is None:
         value = build()
         cache_set(cache_key, value, ttl)
+    if local:
+        _local[cache_key] = (time.monotonic() + min(LOCAL_TTL, ttl), value)
     return value
+
+
+def forget_local(*cache_keys: str) -> None:
+    """Drop this process's copies of ``cache_keys`` (all of them when none is named)."""
+    if not cache_keys:
+        _local.clear()
+    for cache_key in cache_keys:
+        _local.pop(cache_key, None)
 
 
 def forget_on_commit(*cache_keys: str) -> None:

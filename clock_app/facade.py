@@ -14,6 +14,8 @@ from collections.abc import Callable, Mapping
 from datetime import date
 from typing import Any, TypeVar
 
+from django.utils import timezone
+
 from . import calendar, selectors
 from .exceptions import ClockError, InvalidInput, RoundNotFound
 from .exports import MAX_STATEMENT_PAGE, STATEMENT_PAGE, statement_dict
@@ -116,8 +118,10 @@ class ClockCenter:
 
     @enveloped
     def summary(self, uid: int, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        player = player_touch(uid=require_uid(uid), **_profile(_extra(extra)))
-        return {"summary": selectors.home_summary(player)}
+        uid, now = require_uid(uid), timezone.now()
+        found, statuses = selectors.player_with_statuses(uid, now)
+        player = player_touch(uid=uid, now=now, found=found, **_profile(_extra(extra)))
+        return {"summary": selectors.home_summary(player, now, statuses if found is not None else None)}
 
     @enveloped
     def check_user_clock(self, uid: int) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import Any
 
+from django.db import connection
 from django.utils import timezone
 
 from . import calendar
@@ -60,7 +61,7 @@ def round_view(day: date) -> RoundView:
             red_open=source.red_open,
         )
 
-    return cached(round_totals_key(day), ROUND_TTL, load)
+    return cached(round_totals_key(day), ROUND_TTL, load, local=True)
 
 
 def clocked_in_count(day: date) -> int:
@@ -68,6 +69,7 @@ def clocked_in_count(day: date) -> int:
         clocked_in_key(day),
         CLOCKED_IN_TTL,
         lambda: Participation.objects.filter(clock_day=day, clock_status=ClockStatus.CLOCKED_IN).count(),
+        local=True,
     )
 
 
@@ -78,7 +80,33 @@ def _status_in(uid: int | None, day: date) -> int | None:
     return Participation.objects.filter(uid=uid, clock_day=day).values_list("clock_status", flat=True).first()
 
 
-def home_summary(player: Player | None, now: datetime | None = None) -> dict[str, Any]:
+# The player and their status in the two rounds the home summary can show, in one round trip: the summary is
+# the most-read endpoint (every visit of the page, every poll of its countdowns) and needs nothing else from
+# the database once the rounds' totals are cached. The other columns are loaded only if something reads them.
+PLAYER_WITH_STATUSES = (
+    "SELECT p.id, p.uid, p.nickname, p.mobile, p.source_uid, p.is_remind, p.toast_day, "
+    "(SELECT d.clock_status FROM pay_clock_day d WHERE d.uid = p.uid AND d.clock_day = %s) AS status_yesterday, "
+    "(SELECT d.clock_status FROM pay_clock_day d WHERE d.uid = p.uid AND d.clock_day = %s) AS status_today "
+    "FROM pay_clock_user p WHERE p.uid = %s"
+)
+
+
+def player_with_statuses(uid: int, now: datetime) -> tuple[Player | None, dict[date, int | None]]:
+    """``uid``'s player row (None if they have none yet) and their ``clock_status`` in yesterday's and today's
+    rounds (None where they did not join), with one query."""
+    today = calendar.today(now)
+    yesterday = calendar.previous_round(today)
+    ops = connection.ops
+    days = [ops.adapt_datefield_value(yesterday), ops.adapt_datefield_value(today)]
+    player = next(iter(Player.objects.raw(PLAYER_WITH_STATUSES, [*days, uid])), None)
+    if player is None:
+        return None, {}
+    return player, {yesterday: player.status_yesterday, today: player.status_today}
+
+
+def home_summary(
+    player: Player | None, now: datetime | None = None, statuses: dict[date, int | None] | None = None
+) -> dict[str, Any]:
     """The eleven fields of the seed's home summary (all integers) plus the shown round's day and seed_hash.
 
     Before 08:05 a participant of yesterday's round is shown that round (with the countdown to 08:05);
@@ -89,12 +117,21 @@ def home_summary(player: Player | None, now: datetime | None = None) -> dict[str
     (seconds to its red packets, for anyone: the seed's ``red_time`` counts only for yesterday's players),
     ``clock_window`` and ``red_open`` (its frozen times, ``HH:MM``), ``participate_money`` (its stake, fen),
     ``time_zone`` (the game's zone, every time above is in it) and ``local_time`` (now there, ISO 8601).
+
+    ``statuses``: the player's ``clock_status`` by round day when the caller has read them already
+    (:func:`player_with_statuses`); otherwise they are looked up.
     """
     now = now or timezone.now()
     today = calendar.today(now)
     yesterday = calendar.previous_round(today)
     previous = round_view(yesterday)
-    status_yesterday = _status_in(player.uid if player else None, yesterday)
+
+    def status_in(day: date) -> int | None:
+        if statuses is not None and player is not None:
+            return statuses.get(day)
+        return _status_in(player.uid if player else None, day)
+
+    status_yesterday = status_in(yesterday)
 
     if status_yesterday is not None and now < calendar.red_open_at(yesterday, previous):
         shown = previous
@@ -108,7 +145,7 @@ def home_summary(player: Player | None, now: datetime | None = None) -> dict[str
     else:
         shown = round_view(today)
         summary = {
-            "clock_status": _status_in(player.uid if player else None, today) or ClockStatus.NONE,
+            "clock_status": status_in(today) or ClockStatus.NONE,
             "clock_user_num": 0,  # today's round is checked in tomorrow
             "red_time": 0,
             "zero_time": calendar.seconds_until(calendar.entries_close_at(today), now),

@@ -41,9 +41,13 @@ def postgres(transactional_db):
 def _fresh_cache():
     from django.core.cache import cache
 
+    from clock_app.cache import forget_local
+
     cache.clear()
+    forget_local()
     yield
     cache.clear()
+    forget_local()
 
 
 _MEASUREMENTS: list[str] = []

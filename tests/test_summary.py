@@ -136,3 +136,24 @@ def test_check_user_clock_answers_for_the_round_checked_in_today():
 def test_bad_uid_is_an_envelope_not_an_exception():
     result = ClockCenter().summary(-1, EXTRA)
     assert (result["status"], result["code"]) == (0, "uid_invalid")
+
+
+@pytest.mark.parametrize(
+    ("day", "clock", "shown", "status"),
+    [(DAY, "12:00:00", DAY, 1), ("2026-11-27", "06:00:00", DAY, 1), ("2026-11-27", "09:00:00", date(2026, 11, 27), 0)],
+)
+def test_a_warm_summary_costs_a_participant_one_query_and_a_visitor_none(
+    django_assert_num_queries, day, clock, shown, status
+):
+    """The most-read endpoint (issue 15): once the rounds' totals are cached, a participant's summary is one
+    query (their player row with their status in yesterday's and today's rounds), a visitor's none."""
+    join(1, DAY)
+    summary(1, day, clock)  # warms the cache (and a first visit may write the profile)
+    with time_machine.travel(local(day, clock), tick=False):
+        ClockCenter().init()
+        with django_assert_num_queries(1):
+            participant = ClockCenter().summary(1, EXTRA)["data"]["summary"]
+        with django_assert_num_queries(0):
+            visitor = ClockCenter().init()["data"]["summary"]
+    assert (participant["clock_day"], participant["clock_status"]) == (shown.isoformat(), status)
+    assert visitor["clock_status"] == 0

@@ -28,12 +28,19 @@ def _fits(value: object, length: int) -> str:
 
 
 def player_touch(
-    *, uid: int, nickname: str = "", mobile: str = "", source_uid: str = "", now: datetime | None = None
+    *,
+    uid: int,
+    nickname: str = "",
+    mobile: str = "",
+    source_uid: str = "",
+    now: datetime | None = None,
+    found: Player | None = None,
 ) -> Player:
     """``uid``'s row, created if missing (stamped ``now``); the profile fields given (non-empty) are refreshed
     if they differ.
 
-    One ``SELECT`` when the row exists and is current, so the home page can call it on every visit.
+    One ``SELECT`` when the row exists and is current, so the home page can call it on every visit; none when
+    the caller already read the row (``found``, e.g. with the player's statuses in one query).
     """
     given = {
         name: value
@@ -45,7 +52,7 @@ def player_touch(
         if value
     }
     now = now or timezone.now()
-    player = Player.objects.filter(uid=uid).first()
+    player = found if found is not None else Player.objects.filter(uid=uid).first()
     if player is None:
         Player.objects.bulk_create([Player(uid=uid, create_time=now, update_time=now, **given)], ignore_conflicts=True)
         return Player.objects.get(uid=uid)

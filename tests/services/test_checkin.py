@@ -1,7 +1,11 @@
+import threading
+import time
 from datetime import date, timedelta
 
 import pytest
 import time_machine
+from django.db import connection, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from clock_app.exceptions import AlreadyClockedIn, NotParticipant, OutsideWindow
@@ -117,10 +121,12 @@ def test_a_check_in_never_lands_in_a_settled_round():
 
 
 def test_a_stalled_check_in_is_rolled_back_at_the_end_of_the_window(monkeypatch):
-    """The window is checked again on the real clock just before the commit: a request that passed the first
-    check at 07:59:59 and then stalled past 08:00 writes nothing."""
+    """The portable path (SQLite, MySQL; forced here on PostgreSQL too): the window is checked again on the real
+    clock just before the commit, so a request that passed the first check at 07:59:59 and then stalled past
+    08:00 writes nothing."""
     from clock_app.services import checkin
 
+    monkeypatch.setattr(checkin, "ONE_STATEMENT_VENDORS", ())
     join(1, DAY)
     real_check = checkin.calendar.window_is_open
     checks = []
@@ -139,3 +145,38 @@ def test_a_stalled_check_in_is_rolled_back_at_the_end_of_the_window(monkeypatch)
     assert len(checks) == 2
     assert Participation.objects.get(uid=1).clock_status == ClockStatus.JOINED
     assert Player.objects.get(uid=1).clock_day_num == 0
+
+
+@pytest.mark.parametrize(("time_left", "ok"), [(timedelta(seconds=3), True), (timedelta(milliseconds=300), False)])
+def test_on_postgresql_the_statement_itself_refuses_a_check_in_held_up_past_the_window(postgres, time_left, ok):
+    """One statement in autocommit, no re-check in Python: a check-in that waits behind another writer of its
+    row for 1 s is written when the window had more than that left, and refused (nothing written, streak not
+    counted) when it had less — the statement re-reads the clock after the wait."""
+    join(1, DAY)
+    locked, hold = threading.Event(), 1.0
+
+    def another_writer_of_the_row():
+        try:
+            with transaction.atomic():
+                Participation.objects.filter(uid=1).update(update_time=F("update_time"))
+                locked.set()
+                time.sleep(hold)
+        finally:
+            connection.close()
+
+    writer = threading.Thread(target=another_writer_of_the_row)
+    writer.start()
+    assert locked.wait(10)
+    started = time.monotonic()
+    with time_machine.travel(local(NEXT, "08:00:00") - time_left, tick=False):
+        if ok:
+            assert clock_in(uid=1) == 100
+        else:
+            with pytest.raises(OutsideWindow):
+                clock_in(uid=1)
+    waited = time.monotonic() - started
+    writer.join()
+    assert waited >= hold * 0.8  # it really waited for the row
+    part, player = Participation.objects.get(uid=1), Player.objects.get(uid=1)
+    assert part.clock_status == (ClockStatus.CLOCKED_IN if ok else ClockStatus.JOINED)
+    assert player.clock_day_num == (1 if ok else 0)
