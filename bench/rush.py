@@ -159,6 +159,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="serve with CONN_HEALTH_CHECKS on (a round trip per request; the example project's default is off)",
     )
+    parser.add_argument(
+        "--history",
+        action="store_true",
+        help="also fill the tables with 90 days x 20,000 settled participations, their orders and ledger rows "
+        "(bench/history.py) before measuring: the same ceilings on a database with a season behind it",
+    )
     parser.add_argument("--out", type=Path, default=OUT, help="JSON output (default bench/out/rush.json)")
     args = parser.parse_args(argv)
     if min(args.users, args.workers, args.connections, args.wrk_threads, args.duration, args.repeat, args.threads) < 1:
@@ -860,6 +866,11 @@ def main(argv: list[str] | None = None) -> None:
         f"(run estimate ~{estimate:.0f} s)"
     )
     build_round(args, day)
+    if args.history:
+        from history import build_history
+
+        built = build_history(args.database_url, last_day=day - timedelta(days=1))
+        print(f"history: {built['days']} days x {built['per_day']:,} participations ({built['seconds']:.0f} s)")
 
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -1015,6 +1026,7 @@ def main(argv: list[str] | None = None) -> None:
         sync_commit = conn.execute("SHOW synchronous_commit").fetchone()[0]
     payload = {
         "users": args.users,
+        "history": "90 days x 20,000 settled participations" if args.history else None,
         "round_day": day.isoformat(),
         "local_time_at_start": local_now.isoformat(),
         "cpu_count": os.cpu_count(),

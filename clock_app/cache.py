@@ -12,6 +12,8 @@ a fraction of a second, not a worker.
 the 05:00 rush reads the same round's frozen window and pool, and every summary the same counts. Asking Redis
 each time was a round trip per request for a value that changes a few times a minute; a one-second copy in the
 worker costs a reader at most one second of staleness, and the process's own writes drop its copy at once.
+For the same reason a check-in does not bump the cached check-in count itself: the process adds its check-ins
+up and sends the sum at most every ``COUNT_FLUSH_EVERY`` seconds (:func:`cache_count_soon`).
 """
 
 from __future__ import annotations
@@ -32,12 +34,16 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 LOCAL_TTL = 1.0  # seconds a round-level value is kept in the process (see the module docstring)
+COUNT_FLUSH_EVERY = 0.5  # seconds between two sends of a process's counted check-ins
 WARN_EVERY = 30.0  # seconds: at most one warning per this interval while the cache is failing
 
 _warned_at = 0.0
 _suppressed = 0
 _warn_lock = threading.Lock()
 _local: dict[str, tuple[float, Any]] = {}  # key -> (monotonic expiry, value)
+_counted: dict[str, int] = {}  # key -> additions not sent to the cache yet
+_counted_sent_at = 0.0
+_counted_lock = threading.Lock()
 
 
 def clock_cache() -> BaseCache:
@@ -103,11 +109,11 @@ def cache_forget(*cache_keys: str) -> None:
         _failed("delete", exc)
 
 
-def cache_incr(cache_key: str) -> None:
+def cache_incr(cache_key: str, delta: int = 1) -> None:
     """Bump a cached counter if it is cached; a miss (or a failing cache) is rebuilt by its reader."""
     forget_local(cache_key)
     try:
-        clock_cache().incr(cache_key)
+        clock_cache().incr(cache_key, delta)
     except ValueError:
         pass  # not cached: nothing to bump
     except Exception as exc:
@@ -131,10 +137,33 @@ def cached(cache_key: str, ttl: int, build: Callable[[], T], *, local: bool = Fa
     return value
 
 
+def cache_count_soon(cache_key: str) -> None:
+    """Add one to a cached counter, sending this process's additions at most every ``COUNT_FLUSH_EVERY``
+    seconds instead of a round trip per call. The counter is a display figure with a short TTL, rebuilt from
+    the database on a miss: additions a process never sends (it exits first) or sends after a reader rebuilt
+    it are corrected when it expires."""
+    global _counted_sent_at
+    with _counted_lock:
+        _counted[cache_key] = _counted.get(cache_key, 0) + 1
+        now = time.monotonic()
+        if now - _counted_sent_at < COUNT_FLUSH_EVERY:
+            return
+        pending = dict(_counted)
+        _counted.clear()
+        _counted_sent_at = now
+    for key, delta in pending.items():
+        cache_incr(key, delta)
+
+
 def forget_local(*cache_keys: str) -> None:
-    """Drop this process's copies of ``cache_keys`` (all of them when none is named)."""
+    """Drop this process's copies of ``cache_keys`` (all of them, and the counts not sent, when none is
+    named)."""
+    global _counted_sent_at
     if not cache_keys:
         _local.clear()
+        with _counted_lock:
+            _counted.clear()
+            _counted_sent_at = 0.0
     for cache_key in cache_keys:
         _local.pop(cache_key, None)
 

@@ -50,3 +50,24 @@ def test_this_process_s_own_payment_is_seen_at_once(monotonic):
     assert round_view(DAY).user_num == 1
     join(2, DAY)
     assert round_view(DAY).user_num == 2
+
+
+def test_check_ins_are_counted_in_the_cache_in_batches(monotonic):
+    """A check-in does not cost a cache round trip: the process sends its count at most every half second."""
+    shared = clock_cache.clock_cache()
+    shared.set("clock:test:count", 10, 60)
+    calls = []
+    real_incr = shared.incr
+    shared.incr = lambda key, delta=1: calls.append(delta) or real_incr(key, delta)
+    try:
+        clock_cache.cache_count_soon("clock:test:count")  # the first is sent at once
+        for _ in range(5):
+            monotonic.now += 0.05
+            clock_cache.cache_count_soon("clock:test:count")
+        assert shared.get("clock:test:count") == 11
+        monotonic.now += 0.5
+        clock_cache.cache_count_soon("clock:test:count")
+        assert shared.get("clock:test:count") == 17
+        assert calls == [1, 6]
+    finally:
+        del shared.incr

@@ -4,8 +4,8 @@ statement (PostgreSQL) or transaction (elsewhere), and nothing on the round row.
 At 05:00 every participant of a round checks in within minutes. The seed incremented
 ``pay_clock.success_user_num`` on each check-in, so every request queued on that one row. Here a check-in
 touches only its own participation row and its own player row; the count users see is derived (a cached
-``COUNT`` bumped on commit, see ``selectors.clocked_in_count``) and the authoritative ``success_user_num`` /
-``failure_user_num`` are written once, at settlement.
+``COUNT`` bumped after commits, in batches per process: ``cache.cache_count_soon``) and the authoritative
+``success_user_num`` / ``failure_user_num`` are written once, at settlement.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from .. import calendar
-from ..cache import cache_incr, clocked_in_key
+from ..cache import cache_count_soon, clocked_in_key
 from ..exceptions import AlreadyClockedIn, NotParticipant, OutsideWindow
 from ..models import ClockStatus, Participation
 from ..selectors import round_view
@@ -159,5 +159,6 @@ def _explain_refusal(uid: int, day) -> NoReturn:
 
 
 def _count_one_more(day) -> None:
-    """Bump the cached check-in count if it is cached; a miss is rebuilt from the database by the reader."""
-    cache_incr(clocked_in_key(day))
+    """Bump the cached check-in count (soon, with this process's other check-ins); a miss is rebuilt from the
+    database by the reader."""
+    cache_count_soon(clocked_in_key(day))
