@@ -51,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     from tests.simulation.__main__ import seeds as parse_seeds
     from tests.simulation.world import Break, Simulation
 
+    revision = code_revision()  # the code this process loaded (HEAD may move during a long run)
     setup_test_environment()
     setup_databases(verbosity=0, interactive=False, keepdb=True)
     totals = {"seeds": 0, "steps": 0, "checks": 0}
@@ -76,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         totals["checks"] += report.checks
         print(f"seed {seed}: {report.steps} steps, {took:.1f} s, no break", flush=True)
     result = {
-        "revision": code_revision(),
+        "revision": revision,
         "days": args.days,
         "players": args.players,
         **totals,
