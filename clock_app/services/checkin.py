@@ -44,19 +44,23 @@ COUNT_PLAYER = (
 # the statement itself. Four round trips with the transaction idle in between (BEGIN, two UPDATEs, COMMIT)
 # become one, which ``bench/rush.py`` measures against a bare conditional UPDATE.
 CHECK_IN_ONE_STATEMENT = (
-    "WITH checked AS ("
-    " UPDATE pay_clock_day SET clock_status = %(clocked_in)s, clock_time = %(now)s, update_time = %(now)s"
-    " WHERE uid = %(uid)s AND clock_day = %(day)s AND clock_status = %(joined)s"
-    " AND EXISTS (SELECT 1 FROM pay_clock WHERE clock_day = %(day)s AND settled_at IS NULL)"
-    " AND clock_timestamp() < statement_timestamp() + %(time_left)s"
-    " RETURNING uid"
+    # Each value is sent once and typed once (repeated placeholders were adapted again at every use).
+    "WITH given AS (SELECT %s::bigint AS uid, %s::date AS day, %s::timestamptz AS now, %s::interval AS time_left,"
+    " %s::timestamptz AS yesterday, %s::timestamptz AS today"
+    "), checked AS ("
+    f" UPDATE pay_clock_day AS d SET clock_status = {int(ClockStatus.CLOCKED_IN)}, clock_time = given.now,"
+    " update_time = given.now FROM given"
+    f" WHERE d.uid = given.uid AND d.clock_day = given.day AND d.clock_status = {int(ClockStatus.JOINED)}"
+    " AND EXISTS (SELECT 1 FROM pay_clock AS r WHERE r.clock_day = given.day AND r.settled_at IS NULL)"
+    " AND clock_timestamp() < statement_timestamp() + given.time_left"
+    " RETURNING d.uid"
     "), counted AS ("
-    " UPDATE pay_clock_user SET clock_day_num = clock_day_num + 1,"
-    " long_day_num = CASE WHEN yesterday_time >= %(yesterday)s AND yesterday_time < %(today)s"
-    " THEN long_day_num + 1 ELSE 1 END,"
-    " yesterday_time = %(now)s, update_time = %(now)s"
-    " WHERE uid IN (SELECT uid FROM checked)"
-    " RETURNING uid"
+    " UPDATE pay_clock_user AS u SET clock_day_num = u.clock_day_num + 1,"
+    " long_day_num = CASE WHEN u.yesterday_time >= given.yesterday AND u.yesterday_time < given.today"
+    " THEN u.long_day_num + 1 ELSE 1 END,"
+    " yesterday_time = given.now, update_time = given.now"
+    " FROM given WHERE u.uid IN (SELECT uid FROM checked)"
+    " RETURNING u.uid"
     ") SELECT (SELECT count(*) FROM checked), (SELECT count(*) FROM counted)"
 )
 
@@ -101,19 +105,8 @@ def _streak_span(now: datetime) -> tuple[datetime, datetime]:
 def _check_in_one_statement(uid: int, day, the_round, now: datetime) -> None:
     yesterday_start, today_start = _streak_span(now)
     with connection.cursor() as cursor:
-        cursor.execute(
-            CHECK_IN_ONE_STATEMENT,
-            {
-                "clocked_in": int(ClockStatus.CLOCKED_IN),
-                "joined": int(ClockStatus.JOINED),
-                "now": now,
-                "uid": uid,
-                "day": day,
-                "time_left": calendar.window(day, the_round)[1] - now,
-                "yesterday": yesterday_start,
-                "today": today_start,
-            },
-        )
+        time_left = calendar.window(day, the_round)[1] - now
+        cursor.execute(CHECK_IN_ONE_STATEMENT, [uid, day, now, time_left, yesterday_start, today_start])
         checked, counted = cursor.fetchone()
     if not checked:
         _explain_refusal(uid, day)
