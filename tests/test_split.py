@@ -178,3 +178,21 @@ def test_seeded_random_is_the_documented_construction():
     rng = SeededRandom(seed)
     assert [rng.below(n) for _ in range(len(expected))] == expected
     assert len(expected) < len(words)  # the rejection really happened in this stream
+
+
+@settings(max_examples=60, deadline=None)
+@given(total=st.integers(1, 5_000), extra=st.integers(0, 3_000), seed=st.integers(0, 2**32))
+def test_composition_bytemap_and_set_give_the_same_parts(total, extra, seed):
+    """composition() marks its cut points in a bytearray when that is small, in a set otherwise: the same
+    draws must give the same parts either way."""
+    import clock_app.split as split
+
+    parts = max(1, total - extra)
+    with_bytemap = composition(total, parts, FastRandom(seed))
+    saved = split.BYTEMAP_MIN, split.BYTEMAP_PER_PART
+    split.BYTEMAP_MIN = split.BYTEMAP_PER_PART = 0
+    try:
+        with_set = composition(total, parts, FastRandom(seed))
+    finally:
+        split.BYTEMAP_MIN, split.BYTEMAP_PER_PART = saved
+    assert with_bytemap == with_set and sum(with_set) == total and min(with_set) >= 1
