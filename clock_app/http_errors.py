@@ -82,7 +82,9 @@ def _no_response(request: HttpRequest) -> HttpResponse:
 @lru_cache(maxsize=8)
 def _checks_csrf(middleware: tuple[str, ...]) -> bool:
     """Whether the host's ``MIDDLEWARE`` has Django's CSRF middleware (or a subclass of it)."""
-    return any(isinstance(cls, type) and issubclass(cls, CsrfViewMiddleware) for cls in map(import_string, middleware))
+    return any(
+        isinstance(cls, type) and issubclass(cls, CsrfViewMiddleware) for cls in map(import_string, middleware)
+    )
 
 
 def host_checks_csrf() -> bool:
