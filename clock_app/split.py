@@ -125,15 +125,32 @@ def composition(total: int, parts: int, rng: RandomSource) -> list[int]:
 
 
 def _cap(packets: list[int], cap: int) -> None:
-    """Cut every packet to ``cap`` and water-fill what was cut into the packets below it (in place)."""
-    if max(packets, default=0) <= cap:  # the usual case, decided in C
+    """Cut every packet to ``cap`` and water-fill what was cut into the packets below it (in place).
+
+    The usual case — the cut is a few lucky packets' excess, less than the smallest room times the number of
+    packets below the cap — takes whole-list ``map`` passes in C, no Python step per packet; the general
+    case walks the sorted rooms. Both give the same fen (``tests/test_split.py`` compares with the plain
+    loop of the rule)."""
+    if max(packets, default=0) <= cap:  # nothing to cut, decided in C
         return
-    excess = sum(p - cap for p in packets if p > cap)
-    if not excess:
-        return
-    for i, p in enumerate(packets):
-        if p > cap:
+    full = [i for i, p in enumerate(packets) if p >= cap]  # a handful: the lucky packets (and any at the cap)
+    excess = sum(packets[i] - cap for i in full)
+    for i in full:
+        packets[i] = cap
+    below = len(packets) - len(full)
+    if below and (cap - max(filter(cap.__gt__, packets))) * below > excess:
+        # The level stays under every room: each packet below the cap takes `level`, and the first `spare`
+        # of them in list order one fen more.
+        level, spare = divmod(excess, below)
+        end = spare  # the first `spare` packets below the cap end before index `end`
+        for i in full:
+            if i < end:
+                end += 1
+        packets[:end] = map((level + 1).__add__, packets[:end])
+        packets[end:] = map(level.__add__, packets[end:])
+        for i in full:
             packets[i] = cap
+        return
     rooms = sorted(cap - p for p in packets if p < cap)
     # Largest level t with sum(min(room, t)) <= excess: walk the sorted rooms, the sum grows linearly
     # between consecutive rooms with slope "rooms not yet full".

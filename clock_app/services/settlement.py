@@ -35,7 +35,7 @@ from datetime import date, datetime
 from itertools import chain, compress
 
 from django.db import connection, transaction
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, Sum
 from django.utils import timezone
 
 from .. import calendar, statement
@@ -81,13 +81,7 @@ def round_settle(day: date, *, now: datetime | None = None, progress: Progress |
         if now < calendar.red_open_at(day, the_round):
             raise RoundNotClosed()
 
-        won = Q(clock_status=ClockStatus.CLOCKED_IN)
-        books = Participation.objects.filter(clock_day=day).aggregate(
-            n=Count("id"),
-            stakes=Sum("order_money"),
-            winners=Count("id", filter=won),
-            winner_stakes=Sum("order_money", filter=won),
-        )
+        books = Participation.objects.filter(clock_day=day).aggregate(n=Count("id"), stakes=Sum("order_money"))
         if books["n"] != the_round.user_num or (books["stakes"] or 0) != the_round.clock_money:
             logger.error(
                 "round %s: pay_clock says %s payers / %s fen, pay_clock_day has %s / %s",
@@ -101,36 +95,39 @@ def round_settle(day: date, *, now: datetime | None = None, progress: Progress |
 
         rollover_in = _claim_rollover(day)
         rules = RoundRules.of(the_round)
-        # Two overlaps, each pure Python in a helper thread while this one waits on the database: the split
-        # (it needs only the winners' count and stakes) while the winners load, the statement hash while the
-        # packets are written. Same numbers, same bytes; the database is only ever used from this thread.
+        winners = Winners.load(the_round)
+        totals, packets = statement.settle_numbers(
+            payers=the_round.user_num,
+            stakes=the_round.clock_money,
+            winner_stakes=winners.stake_total,
+            winners=len(winners),
+            rollover_in=rollover_in,
+            rules=rules,
+            seed=the_round.split_seed,
+        )
+        head = statement.header(
+            clock_day=day.isoformat(),
+            rules=rules,
+            seed_hash=the_round.seed_hash,
+            seed=the_round.split_seed,
+            committed=the_round.seed_committed,
+            totals=totals,
+            version=the_round.statement_version,
+        )
+        # The statement is hashed (pure Python) in a helper thread while this one waits on the database's
+        # UPDATE; the database is only ever used from this thread. Overlapping the split with the winners'
+        # load was tried and lost: the load's COPY wakes this thread once a row, and the two fought for the GIL.
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="clock-settle") as helper:
-            splitting = helper.submit(
-                statement.settle_numbers,
-                payers=the_round.user_num,
-                stakes=the_round.clock_money,
-                winner_stakes=books["winner_stakes"] or 0,
-                winners=books["winners"],
-                rollover_in=rollover_in,
-                rules=rules,
-                seed=the_round.split_seed,
-            )
-            winners = Winners.load(the_round)
-            totals, packets = splitting.result()
-            if len(winners) != books["winners"] or winners.stake_total != (books["winner_stakes"] or 0):
-                raise RoundBooksMismatch(f"{books['winners']} winners counted, {len(winners)} loaded")
-            head = statement.header(
-                clock_day=day.isoformat(),
-                rules=rules,
-                seed_hash=the_round.seed_hash,
-                seed=the_round.split_seed,
-                committed=the_round.seed_committed,
-                totals=totals,
-                version=the_round.statement_version,
-            )
-            hashing = helper.submit(statement.digest, chain([statement.canonical(head)], winners.line_chunks(packets)))
-            _write_packets(day, winners, packets, progress)
-            statement_hash = hashing.result()
+            hashing = []
+
+            def start_hashing() -> None:
+                lines = winners.line_chunks(packets)
+                hashing.append(helper.submit(statement.digest, chain([statement.canonical(head)], lines)))
+
+            _write_packets(day, winners, packets, progress, start_hashing)
+            if not hashing:
+                start_hashing()
+            statement_hash = hashing[0].result()
         Round.objects.filter(pk=the_round.pk).update(
             success_user_num=totals.winners,
             failure_user_num=totals.payers - totals.winners,
@@ -192,17 +189,26 @@ def _claim_rollover(day: date) -> int:
     return Round.objects.filter(rollover_into=day).aggregate(s=Sum("rollover_out"))["s"] or 0
 
 
-def _write_packets(day: date, winners: Winners, packets: list[int], progress: Progress | None) -> None:
+def _write_packets(
+    day: date,
+    winners: Winners,
+    packets: list[int],
+    progress: Progress | None,
+    meanwhile: Callable[[], None] | None = None,
+) -> None:
     """Store every non-zero packet in its winner's row. PostgreSQL: one ``COPY`` into a temporary table and one
     ``UPDATE … FROM`` it — the shape of the benchmark's ceiling. Elsewhere: batches of ``executemany`` in
-    primary-key order (the round's rows lie together on disk in that order)."""
+    primary-key order (the round's rows lie together on disk in that order). ``meanwhile`` is called right
+    before the long database wait (it starts the statement's hash in the background)."""
     total = len(packets)
     ids = array("q", compress(winners.ids, packets))
     amounts = array("q", filter(None, packets))
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            _copy_red_money(cursor, ids, amounts, day)
+            _copy_red_money(cursor, ids, amounts, day, meanwhile)
         else:
+            if meanwhile:
+                meanwhile()
             order = sorted(range(len(ids)), key=ids.__getitem__)
             for start in range(0, len(order), BATCH):
                 _update_red_money(cursor, [(ids[i], amounts[i]) for i in order[start : start + BATCH]], day)
@@ -217,7 +223,7 @@ _COPY_ROW = b"\x00\x02" + b"\x00\x00\x00\x08" + bytes(8) + b"\x00\x00\x00\x08" +
 _COPY_TRAILER = b"\xff\xff"
 
 
-def _copy_red_money(cursor, ids: array, amounts: array, day: date) -> None:
+def _copy_red_money(cursor, ids: array, amounts: array, day: date, meanwhile: Callable[[], None] | None) -> None:
     """The packets as one binary COPY into a temporary table (dropped at commit), then one UPDATE … FROM it.
     The COPY rows are assembled with strided slice copies: 26 bytes a row, no Python object per row."""
     rows = bytearray(_COPY_ROW) * len(ids)
@@ -236,6 +242,8 @@ def _copy_red_money(cursor, ids: array, amounts: array, day: date) -> None:
             copy.write(view[start : start + COPY_WRITE])
         copy.write(_COPY_TRAILER)
     del rows, view
+    if meanwhile:
+        meanwhile()
     cursor.execute(
         "UPDATE pay_clock_day AS d SET red_money = p.red_money FROM clock_settle_packets AS p "
         "WHERE d.id = p.id AND d.clock_day = %s AND d.clock_status = %s",

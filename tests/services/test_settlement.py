@@ -74,8 +74,8 @@ def test_crash_half_way_then_rerun_gives_the_same_allocation(monkeypatch):
     written_before_the_crash = {}
     real = settlement._write_packets
 
-    def crash_after_writing(day, winners, packets, progress):
-        real(day, winners, packets, progress)
+    def crash_after_writing(day, winners, packets, progress, meanwhile=None):
+        real(day, winners, packets, progress, meanwhile)
         written_before_the_crash.update(Participation.objects.filter(clock_day=day).values_list("id", "red_money"))
         raise RuntimeError("killed")
 
