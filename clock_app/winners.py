@@ -14,12 +14,14 @@ input buffer, the result, the bytes): ~170 MB more at a million winners. Elsewhe
 
 from __future__ import annotations
 
+import select
 import sys
 from array import array
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from functools import partial
 from typing import Any
 
-from django.db import connection
+from django.db import DatabaseError, connection
 
 from .dbfunctions import InByteOrder, Pseudonym
 from .models import ClockStatus, Participation
@@ -53,8 +55,42 @@ class Winners:
 
     @classmethod
     def load(cls, the_round: Any) -> Winners:
-        if connection.vendor == "postgresql":
-            return cls._load_records(the_round)  # psycopg is there: the app's PostgreSQL backend needs it
+        return cls.loading(the_round)()
+
+    @classmethod
+    def loading(cls, the_round: Any) -> Callable[[], Winners]:
+        """Start loading the winners; the function returned finishes it and returns them.
+
+        On PostgreSQL the query is sent at once and the database scans and sorts while the caller computes
+        (settlement splits the bonus meanwhile), with no thread. Until the function is called the connection
+        is busy: call it before any other query — also when the caller's own work failed, it drains the
+        connection. Elsewhere the function does the whole load."""
+        if connection.vendor != "postgresql":
+            return partial(cls._load_rows, the_round)
+        if the_round.statement_version == 1:  # dbfunctions.Pseudonym, as raw bytes: bytea order is hex order
+            name = "sha256(convert_to(%s::text || uid::text, 'UTF8'))"
+            params = [f"{the_round.split_seed}:{the_round.clock_day.isoformat()}:"]
+        else:
+            name, params = "decode(pseudonym, 'hex')", []
+        sql = (
+            f"COPY (SELECT int8send(id) || {name} || int8send(order_money) || int8send(red_money) "
+            f"FROM pay_clock_day WHERE clock_day = %s AND clock_status = %s ORDER BY {name}) TO STDOUT (FORMAT BINARY)"
+        )
+        import psycopg  # the app's PostgreSQL backend needs it
+
+        connection.ensure_connection()
+        pg = connection.connection
+        query = psycopg.ClientCursor(pg).mogrify(
+            sql, [*params, the_round.clock_day, int(ClockStatus.CLOCKED_IN), *params]
+        )
+        pgconn = pg.pgconn
+        pgconn.send_query(query.encode())
+        while pgconn.flush():  # the connection is non-blocking: push the whole query out
+            select.select([], [pgconn.socket], [])
+        return partial(cls._receive, the_round, pgconn)
+
+    @classmethod
+    def _load_rows(cls, the_round: Any) -> Winners:
         winners = cls()
         rows = winners_in_order(the_round).values_list("id", "public_name", "order_money", "red_money")
         for pk, name, stake, packet in rows.iterator(chunk_size=CHUNK):
@@ -65,24 +101,30 @@ class Winners:
         return winners
 
     @classmethod
-    def _load_records(cls, the_round: Any) -> Winners:
-        """PostgreSQL: the winners as fixed 56-byte records in one binary ``COPY`` (see the module docstring)."""
-        if the_round.statement_version == 1:  # dbfunctions.Pseudonym, as raw bytes: bytea order is hex order
-            name = "sha256(convert_to(%s::text || uid::text, 'UTF8'))"
-            params = [f"{the_round.split_seed}:{the_round.clock_day.isoformat()}:"]
-        else:
-            name, params = "decode(pseudonym, 'hex')", []
-        sql = (
-            f"COPY (SELECT int8send(id) || {name} || int8send(order_money) || int8send(red_money) "
-            f"FROM pay_clock_day WHERE clock_day = %s AND clock_status = %s ORDER BY {name}) TO STDOUT (FORMAT BINARY)"
-        )
-        data = bytearray()
-        with (
-            connection.cursor() as cursor,
-            cursor.cursor.copy(sql, [*params, the_round.clock_day, int(ClockStatus.CLOCKED_IN), *params]) as copy,
-        ):
-            for chunk in copy:
+    def _receive(cls, the_round: Any, pgconn: Any) -> Winners:
+        """PostgreSQL: read the COPY :meth:`loading` sent (libpq's own calls, blocking) and cut the fixed
+        56-byte records into the arrays (see the module docstring)."""
+        from psycopg.pq import ExecStatus
+
+        data, size = bytearray(), 0
+        result = pgconn.get_result()
+        problem = None if result is not None and result.status == ExecStatus.COPY_OUT else result
+        if problem is None:
+            while True:
+                size, chunk = pgconn.get_copy_data(0)
+                if size < 0:
+                    break
                 data += chunk
+            result = pgconn.get_result()
+            if result is None or result.status != ExecStatus.COMMAND_OK:
+                problem = result
+        while pgconn.get_result() is not None:  # leave the connection idle (in the transaction)
+            pass
+        if problem is not None or size == -2:
+            message = problem.error_message if problem is not None else pgconn.error_message
+            raise DatabaseError(
+                f"loading the winners of round {the_round.clock_day}: {message.decode(errors='replace')}"
+            )
         count, rest = divmod(len(data) - len(_COPY_HEADER) - len(_COPY_TRAILER), _COPY_ROW)
         start = len(_COPY_HEADER)
         if (

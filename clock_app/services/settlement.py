@@ -35,7 +35,7 @@ from datetime import date, datetime
 from itertools import chain, compress
 
 from django.db import connection, transaction
-from django.db.models import Count, Sum
+from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
 from .. import calendar, statement
@@ -81,7 +81,13 @@ def round_settle(day: date, *, now: datetime | None = None, progress: Progress |
         if now < calendar.red_open_at(day, the_round):
             raise RoundNotClosed()
 
-        books = Participation.objects.filter(clock_day=day).aggregate(n=Count("id"), stakes=Sum("order_money"))
+        won = Q(clock_status=ClockStatus.CLOCKED_IN)
+        books = Participation.objects.filter(clock_day=day).aggregate(
+            n=Count("id"),
+            stakes=Sum("order_money"),
+            winners=Count("id", filter=won),
+            winner_stakes=Sum("order_money", filter=won),
+        )
         if books["n"] != the_round.user_num or (books["stakes"] or 0) != the_round.clock_money:
             logger.error(
                 "round %s: pay_clock says %s payers / %s fen, pay_clock_day has %s / %s",
@@ -95,16 +101,22 @@ def round_settle(day: date, *, now: datetime | None = None, progress: Progress |
 
         rollover_in = _claim_rollover(day)
         rules = RoundRules.of(the_round)
-        winners = Winners.load(the_round)
-        totals, packets = statement.settle_numbers(
-            payers=the_round.user_num,
-            stakes=the_round.clock_money,
-            winner_stakes=winners.stake_total,
-            winners=len(winners),
-            rollover_in=rollover_in,
-            rules=rules,
-            seed=the_round.split_seed,
-        )
+        # The database sorts the winners while the split (it needs only their count and stakes) runs here.
+        finish_loading = Winners.loading(the_round)
+        try:
+            totals, packets = statement.settle_numbers(
+                payers=the_round.user_num,
+                stakes=the_round.clock_money,
+                winner_stakes=books["winner_stakes"] or 0,
+                winners=books["winners"],
+                rollover_in=rollover_in,
+                rules=rules,
+                seed=the_round.split_seed,
+            )
+        finally:
+            winners = finish_loading()  # also drains the connection if the split failed
+        if len(winners) != books["winners"] or winners.stake_total != (books["winner_stakes"] or 0):
+            raise RoundBooksMismatch(f"round {day}: {books['winners']} winners counted, {len(winners)} loaded")
         head = statement.header(
             clock_day=day.isoformat(),
             rules=rules,
@@ -115,8 +127,8 @@ def round_settle(day: date, *, now: datetime | None = None, progress: Progress |
             version=the_round.statement_version,
         )
         # The statement is hashed (pure Python) in a helper thread while this one waits on the database's
-        # UPDATE; the database is only ever used from this thread. Overlapping the split with the winners'
-        # load was tried and lost: the load's COPY wakes this thread once a row, and the two fought for the GIL.
+        # UPDATE; the database is only ever used from this thread. (The split in a thread during the winners'
+        # load lost: the load's COPY wakes this thread once a row, and the two fought for the GIL.)
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="clock-settle") as helper:
             hashing = []
 

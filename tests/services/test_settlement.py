@@ -210,3 +210,18 @@ def test_audit_fails_when_a_packet_is_changed_by_sql():
     assert not report.ok
     assert any("statement" in p for p in report.problems)
     assert any("allocation" in p for p in report.problems)
+
+
+def test_a_failed_split_leaves_the_connection_usable(monkeypatch):
+    """The winners' load is in flight while the bonus is split (PostgreSQL): a split that fails drains it."""
+
+    def broken(**kwargs):
+        raise ZeroDivisionError("split failed")
+
+    play_round(DAY, 6, 4)
+    monkeypatch.setattr(statement, "settle_numbers", broken)
+    with pytest.raises(ZeroDivisionError):
+        settle()
+    assert Round.objects.get().settled_at is None and Participation.objects.count() == 6
+    monkeypatch.undo()
+    assert settle().totals.winners == 4
