@@ -15,10 +15,13 @@ Design
   ceiling ``bench/settle.py`` measures the settlement against; elsewhere batches of ``BATCH`` rows with
   ``executemany``, in primary-key order. ``red_money`` is in no index and half of every page is free, so these
   are HOT updates (see migration 0002 for the measurements).
-* **Flat memory, no object per winner.** Winners come from the database as one ordered ``bytea`` cut into
-  integer arrays (:mod:`clock_app.winners`), the split marks its cut points in a ``bytearray``
-  (:mod:`clock_app.split`), the statement is hashed a chunk of lines at a time
-  (:func:`clock_app.statement.line_chunks`); a million winners peak well under 250 MB (``bench/settle.py``).
+* **Flat memory, no object per winner.** Winners come from the database as one binary ``COPY`` of fixed
+  records cut into integer arrays (:mod:`clock_app.winners`), the split marks its cut points in a
+  ``bytearray`` (:mod:`clock_app.split`), the statement is hashed a chunk of lines at a time
+  (:func:`clock_app.statement.line_chunks`); a million winners peak under 200 MB (``bench/settle.py``).
+* **Overlaps.** The winners' query is sent before the split and read after it, so the database sorts while
+  Python splits; the statement is hashed in a helper thread while the ``UPDATE`` runs. Neither changes a
+  number or a byte (``tests/services/test_settlement_pinned.py`` pins the hash on a fixed seed).
 * **Progress.** ``progress(done, total)`` is called once the packets are written (one statement: there is no
   half-way to report).
 """
