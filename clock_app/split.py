@@ -32,7 +32,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal
+from itertools import chain, compress, tee
+from operator import sub
 from typing import Protocol
+
+# composition() marks the chosen values in a bytearray when the population is at most this many bytes, or this many
+# bytes per part (a set of ints otherwise: a pot of 10^10 fen among a few winners must not allocate 10 GB).
+BYTEMAP_MIN = 1 << 20
+BYTEMAP_PER_PART = 16
 
 
 class RandomSource(Protocol):
@@ -96,28 +103,54 @@ def composition(total: int, parts: int, rng: RandomSource) -> list[int]:
         raise SplitError(f"cannot split {total} into {parts} positive parts")
     # Floyd: ``parts - 1`` distinct values from range(total - 1), in O(parts) memory and time.
     population, wanted = total - 1, parts - 1
-    chosen: set[int] = set()
-    for j in range(population - wanted, population):
-        t = rng.below(j + 1)
-        chosen.add(j if t in chosen else t)
-    cuts = sorted(chosen)
-    result = []
-    previous = 0
-    for x in cuts:
-        result.append(x + 1 - previous)
-        previous = x + 1
-    result.append(total - previous)
-    return result
+    below = rng.below
+    if population <= max(BYTEMAP_MIN, BYTEMAP_PER_PART * wanted):
+        # One byte per candidate value, at most BYTEMAP_PER_PART bytes a part: a few times smaller than a set of
+        # ints (~60 bytes an element), and it hands the chosen values back sorted (compress), with no sort.
+        taken = bytearray(population)
+        for j in range(population - wanted, population):
+            t = below(j + 1)
+            # Floyd: j itself cannot be taken yet (every earlier draw was at most j - 1).
+            taken[j if taken[t] else t] = 1
+        # Chosen value x is the cut x + 1; two tee'd passes over the cuts give the gaps without listing them.
+        ends, starts = tee(compress(range(1, population + 1), taken))
+    else:
+        chosen: set[int] = set()
+        for j in range(population - wanted, population):
+            t = below(j + 1)
+            chosen.add(j if t in chosen else t)
+        ends, starts = tee(x + 1 for x in sorted(chosen))
+    # The parts are the gaps between 0, the cuts and total.
+    return list(map(sub, chain(ends, (total,)), chain((0,), starts)))
 
 
 def _cap(packets: list[int], cap: int) -> None:
-    """Cut every packet to ``cap`` and water-fill what was cut into the packets below it (in place)."""
-    excess = sum(p - cap for p in packets if p > cap)
-    if not excess:
+    """Cut every packet to ``cap`` and water-fill what was cut into the packets below it (in place).
+
+    The usual case — the cut is a few lucky packets' excess, less than the smallest room times the number of
+    packets below the cap — takes whole-list ``map`` passes in C, no Python step per packet; the general
+    case walks the sorted rooms. Both give the same fen (``tests/test_split.py`` compares with the plain
+    loop of the rule)."""
+    if max(packets, default=0) <= cap:  # nothing to cut, decided in C
         return
-    for i, p in enumerate(packets):
-        if p > cap:
+    full = [i for i, p in enumerate(packets) if p >= cap]  # a handful: the lucky packets (and any at the cap)
+    excess = sum(packets[i] - cap for i in full)
+    for i in full:
+        packets[i] = cap
+    below = len(packets) - len(full)
+    if below and (cap - max(filter(cap.__gt__, packets))) * below > excess:
+        # The level stays under every room: each packet below the cap takes `level`, and the first `spare`
+        # of them in list order one fen more.
+        level, spare = divmod(excess, below)
+        end = spare  # the first `spare` packets below the cap end before index `end`
+        for i in full:
+            if i < end:
+                end += 1
+        packets[:end] = map((level + 1).__add__, packets[:end])
+        packets[end:] = map(level.__add__, packets[end:])
+        for i in full:
             packets[i] = cap
+        return
     rooms = sorted(cap - p for p in packets if p < cap)
     # Largest level t with sum(min(room, t)) <= excess: walk the sorted rooms, the sum grows linearly
     # between consecutive rooms with slope "rooms not yet full".
@@ -142,6 +175,7 @@ def _cap(packets: list[int], cap: int) -> None:
 
 
 def _shuffle(items: list[int], rng: RandomSource) -> None:
+    below = rng.below
     for i in range(len(items) - 1, 0, -1):
-        j = rng.below(i + 1)
+        j = below(i + 1)
         items[i], items[j] = items[j], items[i]

@@ -29,9 +29,11 @@ Packet ``i`` goes to the ``i``-th winner in pseudonym order.
 
 from __future__ import annotations
 
+import binascii
 import hashlib
 import json
-from collections.abc import Iterable, Iterator
+import struct
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from decimal import ROUND_FLOOR, Decimal
 from typing import Any, TextIO
@@ -141,6 +143,32 @@ def line_bytes(pseudonym: str, stake: int, packet: int) -> bytes:
     """``canonical(line(...))`` without ``json.dumps`` per winner — the same bytes, five times faster (a
     pseudonym is lowercase hex and the amounts are integers, so nothing needs escaping)."""
     return b'{"packet":%d,"pseudonym":"%s","stake":%d}\n' % (packet, pseudonym.encode("ascii"), stake)
+
+
+LINES_CHUNK = 1 << 15
+
+
+def line_chunks(names: bytes | bytearray, stakes: Sequence[int], packets: Sequence[int]) -> Iterator[bytes]:
+    """The winners' lines, ``LINES_CHUNK`` at a time, byte for byte those of :func:`line_bytes`, from columns:
+    ``names`` the raw 32-byte pseudonyms end to end, ``stakes`` and ``packets`` in the same order.
+
+    Hashing a million-winner statement line by line costs ~1 s of ``%`` formatting. Here each line is three
+    pieces — ``{"packet":P,"pseudonym":"``, the hex name, ``","stake":S}\n`` — the first and last looked up
+    per distinct amount (a round has few), the names cut by one ``struct`` call, and a chunk joined at once."""
+    count = len(packets)
+    if len(names) != 32 * count or len(stakes) != count:
+        raise ValueError(f"{len(names)} bytes of names and {len(stakes)} stakes for {count} packets")
+    heads = {p: b'{"packet":%d,"pseudonym":"' % p for p in set(packets)}
+    tails = {s: b'","stake":%d}\n' % s for s in set(stakes)}
+    full = struct.Struct("64s" * LINES_CHUNK).unpack
+    for start in range(0, count, LINES_CHUNK):
+        stop = min(start + LINES_CHUNK, count)
+        hexed = binascii.hexlify(names[32 * start : 32 * stop])
+        parts = [b""] * (3 * (stop - start))
+        parts[0::3] = map(heads.__getitem__, packets[start:stop])
+        parts[1::3] = full(hexed) if stop - start == LINES_CHUNK else struct.unpack("64s" * (stop - start), hexed)
+        parts[2::3] = map(tails.__getitem__, stakes[start:stop])
+        yield b"".join(parts)
 
 
 def encode(head: dict, rows: Iterable[tuple[str, int, int]]) -> Iterator[bytes]:

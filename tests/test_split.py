@@ -178,3 +178,58 @@ def test_seeded_random_is_the_documented_construction():
     rng = SeededRandom(seed)
     assert [rng.below(n) for _ in range(len(expected))] == expected
     assert len(expected) < len(words)  # the rejection really happened in this stream
+
+
+@settings(max_examples=60, deadline=None)
+@given(total=st.integers(1, 5_000), extra=st.integers(0, 3_000), seed=st.integers(0, 2**32))
+def test_composition_bytemap_and_set_give_the_same_parts(total, extra, seed):
+    """composition() marks its cut points in a bytearray when that is small, in a set otherwise: the same
+    draws must give the same parts either way."""
+    import clock_app.split as split
+
+    parts = max(1, total - extra)
+    with_bytemap = composition(total, parts, FastRandom(seed))
+    saved = split.BYTEMAP_MIN, split.BYTEMAP_PER_PART
+    split.BYTEMAP_MIN = split.BYTEMAP_PER_PART = 0
+    try:
+        with_set = composition(total, parts, FastRandom(seed))
+    finally:
+        split.BYTEMAP_MIN, split.BYTEMAP_PER_PART = saved
+    assert with_bytemap == with_set and sum(with_set) == total and min(with_set) >= 1
+
+
+def _cap_by_the_rule(packets, cap):
+    """DESIGN §2's water-filling as a plain loop, the reference for split._cap's faster passes."""
+    excess = sum(p - cap for p in packets if p > cap)
+    if not excess:
+        return
+    packets[:] = [min(p, cap) for p in packets]
+    rooms = sorted(cap - p for p in packets if p < cap)
+    level, filled, remaining = 0, 0, len(rooms)
+    for room in rooms:
+        step = (room - level) * remaining
+        if filled + step > excess:
+            break
+        filled, level, remaining = filled + step, room, remaining - 1
+    level += (excess - filled) // remaining if remaining else 0
+    spare = excess - sum(min(room, level) for room in rooms)
+    for i, p in enumerate(packets):
+        room = cap - p
+        if room > 0:
+            packets[i] = p + min(room, level)
+            if room > level and spare:
+                packets[i] += 1
+                spare -= 1
+
+
+@settings(max_examples=300, deadline=None)
+@given(cap=st.integers(1, 60), packets=st.lists(st.integers(1, 400), min_size=1, max_size=40))
+def test_cap_is_the_water_filling_rule(cap, packets):
+    from clock_app.split import _cap
+
+    if sum(packets) > cap * len(packets):
+        packets = [min(p, cap) for p in packets]
+    expected, got = list(packets), list(packets)
+    _cap_by_the_rule(expected, cap)
+    _cap(got, cap)
+    assert got == expected

@@ -66,28 +66,27 @@ def test_not_before_red_open(clock):
 
 
 def test_crash_half_way_then_rerun_gives_the_same_allocation(monkeypatch):
+    """Killed after the packets are written and before the round is marked settled (on PostgreSQL the write is
+    one COPY + UPDATE, with no half-way inside it; elsewhere the batches of 5 run first): nothing stays, and
+    the rerun writes the very packets the crashed run had written."""
     play_round(DAY, 30, 20)
     monkeypatch.setattr(settlement, "BATCH", 5)
-    written_before_the_crash = []
-    real = settlement._update_red_money
+    written_before_the_crash = {}
+    real = settlement._write_packets
 
-    def crash_on_third_batch(cursor, chunk, day):
-        if len(written_before_the_crash) == 2:
-            raise RuntimeError("killed")
-        written_before_the_crash.append(list(chunk))
-        return real(cursor, chunk, day)
+    def crash_after_writing(day, winners, packets, progress, meanwhile=None):
+        real(day, winners, packets, progress, meanwhile)
+        written_before_the_crash.update(Participation.objects.filter(clock_day=day).values_list("id", "red_money"))
+        raise RuntimeError("killed")
 
-    monkeypatch.setattr(settlement, "_update_red_money", crash_on_third_batch)
+    monkeypatch.setattr(settlement, "_write_packets", crash_after_writing)
     with pytest.raises(RuntimeError):
         settle()
+    assert sum(written_before_the_crash.values()) > 0
     assert sum(packets().values()) == 0 and Round.objects.get().settled_at is None  # rolled back entirely
-    monkeypatch.setattr(settlement, "_update_red_money", real)
+    monkeypatch.setattr(settlement, "_write_packets", real)
     result = settle()
-    # The packets written before the crash are exactly the ones the rerun wrote for those rows.
-    stored = dict(Participation.objects.values_list("id", "red_money"))
-    assert [(pk, stored[pk]) for chunk in written_before_the_crash for pk, _ in chunk] == [
-        pair for chunk in written_before_the_crash for pair in chunk
-    ]
+    assert dict(Participation.objects.values_list("id", "red_money")) == written_before_the_crash
     the_round = Round.objects.get()
     assert statement.digest(statement_chunks(the_round)) == result.statement_hash == the_round.statement_hash
     assert sum(packets().values()) == result.totals.packets
@@ -211,3 +210,18 @@ def test_audit_fails_when_a_packet_is_changed_by_sql():
     assert not report.ok
     assert any("statement" in p for p in report.problems)
     assert any("allocation" in p for p in report.problems)
+
+
+def test_a_failed_split_leaves_the_connection_usable(monkeypatch):
+    """The winners' load is in flight while the bonus is split (PostgreSQL): a split that fails drains it."""
+
+    def broken(**kwargs):
+        raise ZeroDivisionError("split failed")
+
+    play_round(DAY, 6, 4)
+    monkeypatch.setattr(statement, "settle_numbers", broken)
+    with pytest.raises(ZeroDivisionError):
+        settle()
+    assert Round.objects.get().settled_at is None and Participation.objects.count() == 6
+    monkeypatch.undo()
+    assert settle().totals.winners == 4

@@ -109,3 +109,17 @@ def test_settlement_on_a_fixed_seed_gives_the_pinned_statement(version):
     assert result.statement_hash == PINNED[version][0]
     assert packets_digest() == PINNED[version][1]
     assert max(Participation.objects.values_list("red_money", flat=True)) == 600
+
+
+@pytest.mark.django_db(False)
+@pytest.mark.parametrize("count", [0, 1, 7, statement.LINES_CHUNK + 3])
+def test_line_chunks_are_the_line_bytes(count):
+    """The chunked statement lines settlement hashes are byte for byte those of ``line_bytes``."""
+    names = hashlib.sha256(b"names").digest() * count
+    stakes = [100 if i % 5 else 7 for i in range(count)]
+    packets = [(i * 7919) % 10_007 for i in range(count)]
+    chunked = b"".join(statement.line_chunks(names, stakes, packets))
+    one_by_one = b"".join(
+        statement.line_bytes(names[32 * i : 32 * i + 32].hex(), stakes[i], packets[i]) for i in range(count)
+    )
+    assert chunked == one_by_one
