@@ -87,6 +87,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default="full",
         help="how the table is reset before each measured run: VACUUM FULL (default, equal starts) or VACUUM",
     )
+    parser.add_argument(
+        "--history",
+        action="store_true",
+        help="first fill the 90 days before the round with settled history (bench/history.py; kept between runs)",
+    )
     parser.add_argument("--skip-info", action="store_true", help="do not time split_bonus and Winners.load")
     parser.add_argument(
         "--profile", type=int, default=0, metavar="K", help="also run round_settle once under cProfile, print top K"
@@ -127,7 +132,7 @@ def build_round(args: argparse.Namespace) -> None:
 
     from clock_app import calendar
     from clock_app.models import Round
-    from clock_app.randomness import seed_commitment
+    from clock_app.randomness import pseudonym, seed_commitment
     from clock_app.services.rounds import round_open
 
     day, n, m = args.day, args.winners, args.losers
@@ -145,6 +150,7 @@ def build_round(args: argparse.Namespace) -> None:
     round_open(day, now=calendar.at(day, clock_time(12)))
     if args.seed != "random":
         Round.objects.filter(clock_day=day).update(split_seed=args.seed, seed_hash=seed_commitment(args.seed))
+    seed = Round.objects.get(clock_day=day).split_seed
     connection.close()
 
     joined_at = calendar.at(day, clock_time(12))
@@ -154,8 +160,8 @@ def build_round(args: argparse.Namespace) -> None:
     tag = day.strftime("%Y%m%d")
     columns = (
         "uid, nickname, mobile, source_uid, red_status, clock_day, order_no, order_money, clock_money, red_money, "
-        "discount_money, clock_status, clock_time, pay_result, red_time, payout_no, payout_attempts, "
-        "payout_claimed_at, create_time, update_time"
+        "discount_money, clock_status, clock_time, pay_result, red_time, payout_no, pseudonym, payout_attempts, "
+        "payout_claimed_at, payout_renewals, create_time, update_time"
     )
     total = n + m
     with raw_connect(args.database_url, autocommit=False) as conn:
@@ -166,9 +172,12 @@ def build_round(args: argparse.Namespace) -> None:
                     # Losers spread evenly among the winners: row i is a loser when floor(i*M/total) steps.
                     loser = (i + 1) * m // total > i * m // total
                     status, clocked = (1, "\\N") if loser else (2, clock_stamp)
+                    order_no = f"B{tag}{i:010d}"
+                    # The format-2 pseudonym the payment would have stored (transaction id "T" + order number).
+                    name = pseudonym(seed, day, order_no, f"T{order_no}")
                     lines.append(
-                        f"{i + 1}\t\t\t\t1\t{day}\tB{tag}{i:010d}\t{STAKE}\t0\t0\t0\t{status}\t{clocked}\t\t\\N\t"
-                        f"P{tag}{i:010d}\t0\t\\N\t{stamp}\t{stamp}\n"
+                        f"{i + 1}\t\t\t\t1\t{day}\t{order_no}\t{STAKE}\t0\t0\t0\t{status}\t{clocked}\t\t\\N\t"
+                        f"P{tag}{i:010d}\t{name}\t0\t\\N\t0\t{stamp}\t{stamp}\n"
                     )
                 copy.write("".join(lines))
         conn.execute(
@@ -481,6 +490,14 @@ def main() -> None:
 
     ensure_database(args.database_url)
     setup_django(args.database_url)
+    if args.history:
+        from django.core.management import call_command
+        from history import build_history
+
+        call_command("migrate", verbosity=0, interactive=False)
+        done = build_history(args.database_url, last_day=args.day - timedelta(days=1))
+        what = f"built in {done['seconds']} s (not measured)" if done["built"] else "already there"
+        print(f"history {done['first_day']} … {done['last_day']}: {done['days']} x {done['per_day']:,}, {what}")
     build_round(args)
 
     results: dict[str, list[dict]] = {name: [] for name in STEPS}
