@@ -94,7 +94,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--history",
         action="store_true",
-        help="first load 90 days x 20,000 settled participations (ledger, orders) before the bench day",
+        help="first load bench/history.py's 90 days x 20,000 settled participations before the bench day",
     )
     parser.add_argument("--history-days", type=int, default=90)
     parser.add_argument("--history-per-day", type=int, default=20_000)
@@ -302,76 +302,13 @@ def check_paid(url: str, day: date, winners: int, *, ledger: bool) -> str:
 # --------------------------------------------------------------------------------------------- history
 
 
-def build_history(args: argparse.Namespace) -> str:
-    """90 days x 20,000 settled, paid participations before the bench day, with their orders and ledger."""
-    try:
-        from history import build_history as shared_build  # bench/history.py (issue 15's shared builder)
-    except ImportError:
-        shared_build = None
-    first = args.day - timedelta(days=args.history_days)
-    if shared_build is not None:
-        shared_build(args.database_url, days=args.history_days, per_day=args.history_per_day, end=args.day)
-        return "bench/history.py"
-    _minimal_history(args.database_url, first, args.history_days, args.history_per_day)
-    return "bench/push.py's minimal history"
+def build_history(args: argparse.Namespace) -> dict:
+    """``--history``: bench/history.py's 90 days x 20,000 settled, paid participations (orders, stake and
+    packet ledger rows, players) ending the day before the bench round. Idempotent: kept between runs."""
+    from history import build_history as build  # bench/history.py, shared with bench/settle.py
 
-
-def _minimal_history(url: str, first: date, days: int, per_day: int) -> None:
-    """Stand-in for bench/history.py: per day ``per_day`` paid orders, participations (90 % winners, paid),
-    stake and packet ledger rows, and a settled round; written with INSERT … SELECT generate_series. Days
-    already present are kept."""
-    with raw_connect(url) as conn:
-        for k in range(days):
-            day = first + timedelta(days=k)
-            if conn.execute("SELECT 1 FROM pay_clock WHERE clock_day = %s", [day]).fetchone():
-                continue
-            tag = day.strftime("%Y%m%d")
-            at = datetime.combine(day, clock_time(4)).isoformat() + "+00:00"
-            with conn.transaction():
-                conn.execute(
-                    "INSERT INTO pay_clock (clock_day, user_num, clock_money, success_user_num, failure_user_num, "
-                    "service_fee, bonus_money, rollover_in, rollover_out, rollover_into, split_seed, seed_hash, "
-                    "statement_hash, settled_at, participate_money, clock_start, clock_end, red_open, "
-                    "service_ratio, lucky_num, lucky_proportion, max_packet, no_winner_policy, create_time, "
-                    "update_time) "
-                    "SELECT %(day)s, %(n)s, %(n)s * 100, %(w)s, %(n)s - %(w)s, 0, (%(n)s - %(w)s) * 100, 0, 0, "
-                    "NULL, '', '', '', %(at)s, 100, '05:00', '08:00', '08:05', 0.05, 2, 0.20, 9800, 'rollover', "
-                    "%(at)s, %(at)s",
-                    {"day": day, "n": per_day, "w": per_day * 9 // 10, "at": at},
-                )
-                conn.execute(
-                    "INSERT INTO pay_clock_order (order_no, clock_day, user_id, transaction_id, buyer_id, "
-                    "order_status, pay_amount, discount_money, pay_result, pay_time, refund_status, refund_reason, "
-                    "refund_time, refund_result, refund_attempts, refund_claimed_at, create_time, update_time) "
-                    "SELECT 'H' || %(tag)s || lpad(g::text, 8, '0'), %(day)s, g, 'wx-H' || %(tag)s || g, "
-                    "'open-' || g, 2, 100, 0, '', %(at)s, 0, '', NULL, '', 0, NULL, %(at)s, %(at)s "
-                    "FROM generate_series(1, %(n)s) g",
-                    {"day": day, "tag": tag, "n": per_day, "at": at},
-                )
-                conn.execute(
-                    "INSERT INTO pay_clock_day (uid, nickname, mobile, source_uid, red_status, clock_day, order_no, "
-                    "order_money, clock_money, red_money, discount_money, clock_status, clock_time, pay_result, "
-                    "red_time, payout_no, pseudonym, payout_attempts, payout_claimed_at, payout_renewals, "
-                    "create_time, update_time) "
-                    "SELECT g, '', '', 'open-' || g, CASE WHEN w THEN 2 ELSE 1 END, %(day)s, "
-                    "'H' || %(tag)s || lpad(g::text, 8, '0'), 100, CASE WHEN w THEN 111 ELSE 0 END, "
-                    "CASE WHEN w THEN 11 ELSE 0 END, 0, CASE WHEN w THEN 2 ELSE 1 END, "
-                    "CASE WHEN w THEN %(at)s::timestamptz END, '', CASE WHEN w THEN %(at)s::timestamptz END, "
-                    "'Q' || %(tag)s || lpad(g::text, 8, '0'), '', CASE WHEN w THEN 1 ELSE 0 END, NULL, 0, "
-                    "%(at)s, %(at)s FROM generate_series(1, %(n)s) g, LATERAL (SELECT g % 10 <> 0 AS w) x",
-                    {"day": day, "tag": tag, "n": per_day, "at": at},
-                )
-                conn.execute(
-                    "INSERT INTO pay_clock_user_log (uid, clock_day, money_type, change_money, log_content, "
-                    "reference, create_time, update_time) "
-                    "SELECT g, %(day)s, 1, 100, 'stake', 'H' || %(tag)s || lpad(g::text, 8, '0'), %(at)s, %(at)s "
-                    "FROM generate_series(1, %(n)s) g UNION ALL "
-                    "SELECT g, %(day)s, 2, 111, 'packet', 'Q' || %(tag)s || lpad(g::text, 8, '0'), %(at)s, %(at)s "
-                    "FROM generate_series(1, %(n)s) g WHERE g % 10 <> 0",
-                    {"day": day, "tag": tag, "n": per_day, "at": at},
-                )
-        for table in ("pay_clock_day", "pay_clock_order", "pay_clock_user_log", "pay_clock"):
-            conn.execute(f"VACUUM ANALYZE {table}")
+    last_day = args.day - timedelta(days=1)
+    return build(args.database_url, days=args.history_days, per_day=args.history_per_day, last_day=last_day)
 
 
 def history_size(url: str, day: date) -> dict[str, int]:
@@ -622,13 +559,21 @@ def main() -> None:
     ensure_database(args.database_url)
     setup_django(args)
     history = None
+    if not args.history:
+        from django.core.management import call_command
+
+        call_command("migrate", verbosity=0, interactive=False)
+        others = history_size(args.database_url, args.day)
+        if others["participations"]:
+            print(f"note: the database holds other days' rows ({others}): this is not a run without history")
+            history = others
     if args.history:
         from django.core.management import call_command
 
         call_command("migrate", verbosity=0, interactive=False)
         started = time.perf_counter()
-        source = build_history(args)
-        history = {"source": source, **history_size(args.database_url, args.day)}
+        build_history(args)
+        history = history_size(args.database_url, args.day)
         print(f"history: {history} ({time.perf_counter() - started:.0f} s, not measured)", flush=True)
     build_round(args)
 
