@@ -8,10 +8,11 @@ The state machine of one packet (``pay_clock_day.red_status``; refunds use ``pay
     paying ────┘  (stale)        ├─ HELD ──────────────▶ unpaid(1)     owed, not sent: outside the channel's limits
                                  └─ FAIL ──────────────▶ failed(4)     + error row; the next offer has a new number
 
-1. **Claim**: ``SELECT … FOR UPDATE`` of the row in a claimable state, then ``UPDATE … SET red_status = paying,
-   payout_attempts = payout_attempts + 1``, committed at once (``atomic(durable=True)``: inside someone
-   else's transaction a rollback would forget a transfer that happened). Exactly one caller wins; the
-   attempt number it wrote is its fence.
+1. **Claim**: the rows in a claimable state, locked (``FOR UPDATE``) and moved to ``red_status = paying,
+   payout_attempts = payout_attempts + 1``, committed at once (never inside someone else's transaction: its
+   rollback would forget a transfer that happened). Exactly one caller wins; the attempt number it wrote is
+   its fence. On PostgreSQL one statement claims a row, or the push job's batch of ``CLAIM_BATCH`` rows;
+   claims of a batch still waiting for their turn are renewed before they could look stale.
 2. **Ask first**: a payout that was sent before and is not final (paying, awaiting) is asked about at the
    channel (``handler.query``) before anything is sent: paid → recorded; still waiting → kept (re-sent only
    to hand the user the bill's package again); cancelled or failed → the failure is recorded and a new
@@ -19,7 +20,8 @@ The state machine of one packet (``pay_clock_day.red_status``; refunds use ``pay
    again — the same number, the same amount.
 3. **Call** the handler with no transaction open and no lock held, with ``CLOCK["PAYOUT_TIMEOUT"]``.
 4. **Record** with a conditional ``UPDATE … WHERE red_status = paying AND payout_attempts = <fence>``. A
-   confirmed success is recorded whoever holds the claim (the channel paid that number once).
+   confirmed success is recorded whoever holds the claim (the channel paid that number once), with the
+   player's totals and the ledger row in the same transaction — on PostgreSQL one statement.
 
 The channel's own notifications (``transfer-notify/``, ``refund-notify/``) record outcomes through
 :func:`payout_record` and :func:`refund_record`, fenced by the transfer's number instead of an attempt.
