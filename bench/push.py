@@ -383,10 +383,19 @@ def child_push(args: argparse.Namespace) -> dict:
             file=sys.stderr,
         )
         return {"seconds": 0.0, "paid": paid, "queries": queries["n"]}
+    marks: list[float] = []  # the clock after each keyset batch, for the rate along the round
     started = time.perf_counter()
-    report = round_push(args.day, handler=succeed)
+    report = round_push(args.day, handler=succeed, progress=lambda _: marks.append(time.perf_counter()))
     seconds = time.perf_counter() - started
-    return {"seconds": seconds, "paid": report.outcomes.get("paid", 0), "outcomes": dict(report.outcomes)}
+    # Payouts/s in each tenth of the round (ids in uid order: with --history the first uids have a past).
+    tenths = [marks[min(len(marks) - 1, (len(marks) * k) // 10 - 1)] for k in range(1, 11)] if marks else []
+    per_tenth = [(len(marks) / 10 * 500) / (b - a) for a, b in zip([started, *tenths], tenths, strict=False) if b > a]
+    return {
+        "seconds": seconds,
+        "paid": report.outcomes.get("paid", 0),
+        "outcomes": dict(report.outcomes),
+        "payouts_per_s_by_tenth": [round(x) for x in per_tenth],
+    }
 
 
 def child_celery(args: argparse.Namespace, processes: int) -> dict:
@@ -584,6 +593,8 @@ def main() -> None:
             result = run_child(args, step)
             checked = check_paid(args.database_url, args.day, args.winners, ledger=step != "ceiling")
             results[step].append(result)
+            if "payouts_per_s_by_tenth" in result:
+                print(f"  round_push payouts/s by tenth of the round: {result['payouts_per_s_by_tenth']}")
             print(
                 f"run {run}/{args.repeat} {title(step):<36} {result['seconds']:8.2f} s "
                 f"{args.winners / result['seconds']:8.0f} payouts/s  ({checked})",
