@@ -8,10 +8,11 @@ The state machine of one packet (``pay_clock_day.red_status``; refunds use ``pay
     paying ────┘  (stale)        ├─ HELD ──────────────▶ unpaid(1)     owed, not sent: outside the channel's limits
                                  └─ FAIL ──────────────▶ failed(4)     + error row; the next offer has a new number
 
-1. **Claim**: ``SELECT … FOR UPDATE`` of the row in a claimable state, then ``UPDATE … SET red_status = paying,
-   payout_attempts = payout_attempts + 1``, committed at once (``atomic(durable=True)``: inside someone
-   else's transaction a rollback would forget a transfer that happened). Exactly one caller wins; the
-   attempt number it wrote is its fence.
+1. **Claim**: the rows in a claimable state, locked (``FOR UPDATE``) and moved to ``red_status = paying,
+   payout_attempts = payout_attempts + 1``, committed at once (never inside someone else's transaction: its
+   rollback would forget a transfer that happened). Exactly one caller wins; the attempt number it wrote is
+   its fence. On PostgreSQL one statement claims a row, or the push job's batch of ``CLAIM_BATCH`` rows;
+   claims of a batch still waiting for their turn are renewed before they could look stale.
 2. **Ask first**: a payout that was sent before and is not final (paying, awaiting) is asked about at the
    channel (``handler.query``) before anything is sent: paid → recorded; still waiting → kept (re-sent only
    to hand the user the bill's package again); cancelled or failed → the failure is recorded and a new
@@ -19,7 +20,8 @@ The state machine of one packet (``pay_clock_day.red_status``; refunds use ``pay
    again — the same number, the same amount.
 3. **Call** the handler with no transaction open and no lock held, with ``CLOCK["PAYOUT_TIMEOUT"]``.
 4. **Record** with a conditional ``UPDATE … WHERE red_status = paying AND payout_attempts = <fence>``. A
-   confirmed success is recorded whoever holds the claim (the channel paid that number once).
+   confirmed success is recorded whoever holds the claim (the channel paid that number once), with the
+   player's totals and the ledger row in the same transaction — on PostgreSQL one statement.
 
 The channel's own notifications (``transfer-notify/``, ``refund-notify/``) record outcomes through
 :func:`payout_record` and :func:`refund_record`, fenced by the transfer's number instead of an attempt.
@@ -31,12 +33,13 @@ The database decides every race (no cache lock): a process killed at any point l
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, Exists, F, OuterRef, Q, Sum
 from django.db.models.functions import Greatest
 from django.utils import timezone
@@ -65,7 +68,7 @@ from ..models import (
     Round,
 )
 from ..money import yuan
-from .ledger import ledger_write
+from .ledger import ledger_insert_sql, ledger_write
 from .players import require_uid
 from .settlement import round_settle_if_due
 from .transfers import (
@@ -126,6 +129,19 @@ def _claimable_packets(now: datetime, *, by_user: bool) -> Q:
 
 
 SETTLED_ROUND = Exists(Round.objects.filter(clock_day=OuterRef("clock_day"), settled_at__isnull=False))
+CLAIM_BATCH = 50  # rows the push job claims with one statement: the most a killed job leaves "paying" at once
+_CLAIMED = (
+    "pk",
+    "uid",
+    "source_uid",
+    "order_money",
+    "red_money",
+    "clock_day",
+    "payout_no",
+    "payout_renewals",
+    "payout_attempts",
+    "red_status",
+)
 
 
 @dataclass(frozen=True)
@@ -134,7 +150,80 @@ class PayResult:
     confirm: dict[str, str] | None = None
 
 
-def _transfer(row: Participation) -> Transfer:
+@dataclass(slots=True)
+class Claim:
+    """A packet this caller holds: the row's payout fields as it claimed them, ``payout_attempts`` being the
+    attempt number it wrote (its fence) and ``previous`` the state it was claimed from. The same attribute
+    names as :class:`Participation`, so the recording helpers take either."""
+
+    pk: int
+    uid: int
+    source_uid: str
+    order_money: int
+    red_money: int
+    clock_day: date
+    payout_no: str
+    payout_renewals: int
+    payout_attempts: int
+    previous: int
+
+
+def _claim(ids: list[int], now: datetime, *, by_user: bool) -> list[Claim]:
+    """Claim the claimable packets among ``ids`` (settled round, winner, claimable state): each moves to
+    paying with its next attempt number, committed before this returns. Rows another caller holds or already
+    paid are left out. On PostgreSQL one statement claims them all (row locks taken in id order, so two pushers
+    cannot deadlock); elsewhere each row is claimed in its own transaction."""
+    claimable = (
+        Participation.objects.filter(
+            _claimable_packets(now, by_user=by_user), SETTLED_ROUND, pk__in=ids, clock_status=ClockStatus.CLOCKED_IN
+        )
+        .order_by("pk")
+        .values_list("pk", "red_status")
+    )
+    if connection.vendor != "postgresql":
+        return [claim for pk in ids if (claim := _claim_one(claimable.filter(pk=pk), now)) is not None]
+    select, params = claimable.query.sql_with_params()
+    sql = (
+        f"WITH claimable (id, previous) AS ({select} FOR UPDATE) "
+        "UPDATE pay_clock_day AS d SET red_status = %s, payout_attempts = d.payout_attempts + 1, "
+        "payout_claimed_at = %s, update_time = %s FROM claimable WHERE d.id = claimable.id "
+        "RETURNING d.id, d.uid, d.source_uid, d.order_money, d.red_money, d.clock_day, d.payout_no, "
+        "d.payout_renewals, d.payout_attempts, claimable.previous"
+    )
+    stamp = connection.ops.adapt_datetimefield_value(now)
+    rows = _committed(sql, [*params, RedStatus.PAYING, stamp, stamp])
+    return sorted((Claim(*row) for row in rows), key=lambda claim: claim.pk)
+
+
+def _claim_one(claimable, now: datetime) -> Claim | None:
+    """The portable claim of one row: ``SELECT … FOR UPDATE`` then ``UPDATE``, committed at once."""
+    with transaction.atomic(durable=True):
+        row = claimable.select_for_update().values_list(*_CLAIMED).first()
+        if row is None:
+            return None
+        Participation.objects.filter(pk=row[0]).update(
+            red_status=RedStatus.PAYING,
+            payout_attempts=F("payout_attempts") + 1,
+            payout_claimed_at=now,
+            update_time=now,
+        )
+    return Claim(*row[:8], row[8] + 1, row[9])
+
+
+def _committed(sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+    """Run one statement that commits on its own and return its rows. Inside a caller's transaction a
+    rollback would forget a claim or a booked transfer, so that is refused as ``atomic(durable=True)``
+    refuses it; outside one, the statement is its own transaction (autocommit: no BEGIN/COMMIT round trips)."""
+    if connection.in_atomic_block:
+        with transaction.atomic(durable=True), connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchall()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def _transfer(row: Claim | Participation) -> Transfer:
     return Transfer(
         row.payout_no,
         row.uid,
@@ -146,34 +235,25 @@ def _transfer(row: Participation) -> Transfer:
 
 
 def packet_pay(
-    participation_id: int, *, handler: Handler, now: datetime | None = None, by_user: bool = False
+    participation_id: int,
+    *,
+    handler: Handler,
+    now: datetime | None = None,
+    by_user: bool = False,
+    claim: Claim | None = None,
 ) -> PayResult:
     """Pay one winner stake + packet, exactly once (see the module docstring). Only a settled round's
-    packets can be claimed: before settlement a winner's packet is not known."""
+    packets can be claimed: before settlement a winner's packet is not known. ``claim``: the row's claim when
+    the caller already holds it (the push job claims its rows a batch at a time)."""
     clock = _clock(now)
-    with transaction.atomic(durable=True):
-        row = (
-            Participation.objects.select_for_update()
-            .filter(
-                _claimable_packets(clock(), by_user=by_user),
-                SETTLED_ROUND,
-                pk=participation_id,
-                clock_status=ClockStatus.CLOCKED_IN,
-            )
-            .first()
-        )
-        if row is None:
+    if claim is None:
+        claims = _claim([participation_id], clock(), by_user=by_user)
+        if not claims:
             return PayResult(Outcome.NOT_CLAIMED)
-        previous = row.red_status
-        Participation.objects.filter(pk=row.pk).update(
-            red_status=RedStatus.PAYING,
-            payout_attempts=F("payout_attempts") + 1,
-            payout_claimed_at=clock(),
-            update_time=clock(),
-        )
-        row.payout_attempts += 1
+        [claim] = claims
+    row = claim
     query = query_of(handler)
-    if previous in SENT and query is not None:
+    if row.previous in SENT and query is not None:
         asked = call_channel(query, _transfer(row))
         if asked.outcome is Outcome.FAILED:
             # That transfer is over (cancelled, expired, failed): record it and offer a new one at once.
@@ -187,12 +267,12 @@ def packet_pay(
     return _packet_record(row, call_channel(handler, _transfer(row)), clock())
 
 
-def _mine(row: Participation):
+def _mine(row: Claim):
     """The row while our claim holds: still paying, with our attempt number."""
     return Participation.objects.filter(pk=row.pk, red_status=RedStatus.PAYING, payout_attempts=row.payout_attempts)
 
 
-def _packet_record(row: Participation, answer: Answer, now: datetime) -> PayResult:
+def _packet_record(row: Claim, answer: Answer, now: datetime) -> PayResult:
     outcome = answer.outcome
     if outcome is Outcome.PAID:
         _packet_paid(row, answer.text, now)
@@ -209,10 +289,47 @@ def _packet_record(row: Participation, answer: Answer, now: datetime) -> PayResu
     return PayResult(outcome, answer.confirm)
 
 
-def _packet_paid(row: Participation, text: str, now: datetime) -> bool:
+# Booking a confirmed transfer on PostgreSQL: the row, the player's totals, the ledger row and the repair of
+# the payout's open errors in one statement (writable CTEs, one transaction, one round trip); the player, the
+# ledger and the errors are written only if the row moved to paid.
+_PAID = "UPDATE pay_clock_day SET red_status = %s, clock_money = %s, red_time = %s, pay_result = %s, update_time = %s "
+_PAID += "WHERE id = %s AND red_status NOT IN (%s, %s) RETURNING id"
+_PAID_PLAYER = (
+    "UPDATE pay_clock_user SET income_money = income_money + %s, clock_max_money = GREATEST(clock_max_money, %s), "
+    "update_time = %s WHERE uid = %s AND EXISTS (SELECT 1 FROM paid)"
+)
+_PAID_REPAIRED = (
+    "UPDATE pay_clock_user_error_log SET status = %s, update_time = %s "
+    "WHERE order_no = %s AND status = %s AND EXISTS (SELECT 1 FROM paid)"
+)
+
+
+def _packet_paid(row: Claim | Participation, text: str, now: datetime) -> bool:
     """Book a confirmed transfer, once — whoever holds the claim (a retry may have taken it over: the channel
     paid this payout once, and the retry's answer changes nothing more)."""
     amount = row.order_money + row.red_money
+    content = (
+        f"用户ID: {row.uid} 参与 {row.clock_day:%Y-%m-%d} 打卡活动红包发放：{yuan(amount)} 元"
+        f"（本金 {yuan(row.order_money)} + 红包 {yuan(row.red_money)}）"
+    )
+    entry = {
+        "uid": row.uid,
+        "clock_day": row.clock_day,
+        "money_type": MoneyType.RED_PACKET,
+        "amount": amount,
+        "reference": row.payout_no,
+        "content": content,
+        "now": now,
+    }
+    if connection.vendor == "postgresql":
+        stamp = connection.ops.adapt_datetimefield_value(now)
+        ledger, ledger_params = ledger_insert_sql(**entry, after="paid")
+        sql = f"WITH paid AS ({_PAID}), player AS ({_PAID_PLAYER}), ledger AS ({ledger}), "
+        sql += f"repaired AS ({_PAID_REPAIRED}) SELECT count(*) FROM paid"
+        params = [RedStatus.PAID, amount, stamp, text, stamp, row.pk, RedStatus.PAID, RedStatus.UNPAID]
+        params += [amount, amount, stamp, row.uid, *ledger_params]
+        params += [ErrorStatus.REPAIRED, stamp, row.payout_no, ErrorStatus.OPEN]
+        return _committed(sql, params)[0][0] == 1
     unpaid = Participation.objects.filter(pk=row.pk).exclude(red_status__in=[RedStatus.PAID, RedStatus.UNPAID])
     with transaction.atomic(durable=True):
         if not unpaid.update(
@@ -224,23 +341,14 @@ def _packet_paid(row: Participation, text: str, now: datetime) -> bool:
             clock_max_money=Greatest(F("clock_max_money"), amount),
             update_time=now,
         )
-        ledger_write(
-            uid=row.uid,
-            clock_day=row.clock_day,
-            money_type=MoneyType.RED_PACKET,
-            amount=amount,
-            reference=row.payout_no,
-            content=f"用户ID: {row.uid} 参与 {row.clock_day:%Y-%m-%d} 打卡活动红包发放：{yuan(amount)} 元"
-            f"（本金 {yuan(row.order_money)} + 红包 {yuan(row.red_money)}）",
-            now=now,
-        )
+        ledger_write(**entry)
         PayoutError.objects.filter(order_no=row.payout_no, status=ErrorStatus.OPEN).update(
             status=ErrorStatus.REPAIRED, update_time=now
         )
     return True
 
 
-def _packet_failed(row: Participation, answer: Answer, now: datetime, *, keep_claim: bool = False) -> bool:
+def _packet_failed(row: Claim, answer: Answer, now: datetime, *, keep_claim: bool = False) -> bool:
     """The channel will not pay this transfer: failed (owed, offered again with the next number) — or, when
     the caller goes on to offer the next transfer itself, still claimed by it."""
     status = RedStatus.PAYING if keep_claim else RedStatus.FAILED
@@ -250,7 +358,7 @@ def _packet_failed(row: Participation, answer: Answer, now: datetime, *, keep_cl
     return True
 
 
-def _record_failure(rows, row: Participation, answer: Answer, now: datetime, status: int, message: str) -> bool:
+def _record_failure(rows, row: Claim | Participation, answer: Answer, now: datetime, status: int, message: str) -> bool:
     """Move ``rows`` (the payout, fenced by the caller's condition) to ``status`` with its next renewal, and
     log the failure for the operator — one transaction; False when the fence no longer matches."""
     with transaction.atomic(durable=True):
@@ -487,6 +595,47 @@ def round_owing(day: date) -> dict[str, tuple[int, int]]:
     return {OWING_STATES[RedStatus(r["red_status"])]: (r["n"], r["fen"] or 0) for r in rows}
 
 
+def _push_claimed(
+    report: PushReport, ids: list[int], handler: Handler, clock: Callable[[], datetime], now: datetime | None
+) -> None:
+    """Claim ``ids`` in one go, then pay each claimed row, one at a time (claim committed, handler called with
+    no transaction open, record fenced on the claim). Claims still waiting for their turn are renewed before
+    they look stale to another pusher (half of ``PAYOUT_RETRY_AFTER``): a slow channel must not make this
+    job's own claims look abandoned; a claim someone else took over meanwhile is dropped."""
+    try:
+        pending = deque(_claim(ids, clock(), by_user=False))
+    except Exception:
+        # As for one row below: the batch stays claimable (the claim is one statement) and the run exits non-zero.
+        logger.exception("push round %s: claiming pay_clock_day %s..%s failed", report.clock_day, ids[0], ids[-1])
+        _tally(report, "error", len(ids))
+        return
+    _tally(report, str(Outcome.NOT_CLAIMED), len(ids) - len(pending))
+    lease = timedelta(seconds=clock_settings.payout_retry_after / 2)
+    claimed_at = clock()
+    while pending:
+        if clock() - claimed_at >= lease:
+            claimed_at = clock()
+            renewed = {"payout_claimed_at": claimed_at, "update_time": claimed_at}
+            kept = deque(claim for claim in pending if _mine(claim).update(**renewed))
+            _tally(report, str(Outcome.NOT_CLAIMED), len(pending) - len(kept))
+            pending = kept
+            continue
+        claim = pending.popleft()
+        try:
+            outcome: Any = str(packet_pay(claim.pk, handler=handler, now=now, claim=claim).outcome)
+        except Exception:
+            # One broken row must not hold every later winner hostage: it stays paying (and the run exits
+            # non-zero); it is asked about later with its same number.
+            logger.exception("push round %s: payout of pay_clock_day %s failed", report.clock_day, claim.pk)
+            outcome = "error"
+        _tally(report, outcome)
+
+
+def _tally(report: PushReport, outcome: str, n: int = 1) -> None:
+    if n:
+        report.outcomes[outcome] = report.outcomes.get(outcome, 0) + n
+
+
 def round_push(
     day: date,
     *,
@@ -506,22 +655,16 @@ def round_push(
     winners = Participation.objects.filter(clock_day=day, clock_status=ClockStatus.CLOCKED_IN)
     if id_range:
         winners = winners.filter(pk__gte=id_range[0], pk__lte=id_range[1])
-    # Candidates as of the start; each claim re-checks its own row against its own clock.
+    # Candidates as of the start; each claim re-checks its rows against its own clock.
     due = winners.filter(_claimable_packets(now or timezone.now(), by_user=False))
+    clock = _clock(now)
     last_id, done = 0, 0
     while True:
         batch = list(due.filter(pk__gt=last_id).order_by("pk").values_list("pk", flat=True)[:KEYSET_BATCH])
         if not batch:
             break
-        for pk in batch:
-            try:
-                outcome: Any = str(packet_pay(pk, handler=handler, now=now).outcome)
-            except Exception:
-                # One broken row must not hold every later winner hostage: it stays unpaid or paying (and the
-                # run exits non-zero); a claimed row is asked about later with its same number.
-                logger.exception("push round %s: payout of pay_clock_day %s failed", day, pk)
-                outcome = "error"
-            report.outcomes[outcome] = report.outcomes.get(outcome, 0) + 1
+        for start in range(0, len(batch), CLAIM_BATCH):
+            _push_claimed(report, batch[start : start + CLAIM_BATCH], handler, clock, now)
         last_id, done = batch[-1], done + len(batch)
         if progress:
             progress(f"round {day}: {done} payouts attempted")

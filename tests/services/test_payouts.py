@@ -4,6 +4,7 @@ import pytest
 import time_machine
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db.models import F
 from django.test import override_settings
 
 from clock_app.audit import audit
@@ -313,3 +314,30 @@ def test_one_broken_row_does_not_stop_the_push(monkeypatch):
     report = push(Channel())
     assert report.outcomes == {Outcome.PAID: 3, "error": 1}
     assert report.unpaid == 1 and not report.complete
+
+
+def test_claims_waiting_their_turn_are_renewed_and_a_taken_over_one_is_dropped(monkeypatch):
+    """The push claims a batch of rows at once. A slow channel (here: the first call takes 400 s, past half of
+    PAYOUT_RETRY_AFTER) must not leave the rest of the batch looking abandoned: their claims are renewed
+    before the next call; a row another pusher took over meanwhile is not sent by this one."""
+    # The handler writes inside this test's transaction: call it on this thread.
+    monkeypatch.setattr(transfers_module, "call_with_deadline", lambda function, *args, timeout: function(*args))
+    play_round(DAY, 4, 3)
+    first, taken, last = Participation.objects.filter(clock_status=2).order_by("pk")
+    start = local("2026-11-28", "03:00:00")
+    with time_machine.travel(start, tick=False) as traveller:
+
+        def slow(transfer):
+            if transfer.order_no == first.payout_no:
+                traveller.shift(400)
+                # Meanwhile another pusher took the second row over (its claim looked stale to it).
+                Participation.objects.filter(pk=taken.pk).update(payout_attempts=F("payout_attempts") + 1)
+            return {"result_code": "SUCCESS"}
+
+        channel = Channel()
+        report = round_push(DAY, handler=lambda t: channel(t) and slow(t))
+    assert [t.order_no for t in channel.calls] == [first.payout_no, last.payout_no]
+    assert report.outcomes == {Outcome.PAID: 2, Outcome.NOT_CLAIMED: 1}
+    last.refresh_from_db()
+    assert last.red_status == RedStatus.PAID and last.payout_claimed_at == start + timedelta(seconds=400)
+    assert Participation.objects.get(pk=taken.pk).red_status == RedStatus.PAYING  # the other pusher's
