@@ -10,10 +10,11 @@ touches only its own participation row and its own player row; the count users s
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from datetime import datetime
 from typing import NoReturn
 
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from .. import calendar
@@ -39,30 +40,13 @@ COUNT_PLAYER = (
 )
 
 
-# PostgreSQL does the whole check-in in one statement, in autocommit: a writable CTE that moves the participation
-# row and counts the player's streak, with "the round is not settled" and "the window is still open" checked by
-# the statement itself. Four round trips with the transaction idle in between (BEGIN, two UPDATEs, COMMIT)
-# become one, which ``bench/rush.py`` measures against a bare conditional UPDATE.
-CHECK_IN_ONE_STATEMENT = (
-    # Each value is sent once and typed once (repeated placeholders were adapted again at every use).
-    "WITH given AS (SELECT %s::bigint AS uid, %s::date AS day, %s::timestamptz AS now, %s::interval AS time_left,"
-    " %s::timestamptz AS yesterday, %s::timestamptz AS today"
-    "), checked AS ("
-    f" UPDATE pay_clock_day AS d SET clock_status = {int(ClockStatus.CLOCKED_IN)}, clock_time = given.now,"
-    " update_time = given.now FROM given"
-    f" WHERE d.uid = given.uid AND d.clock_day = given.day AND d.clock_status = {int(ClockStatus.JOINED)}"
-    " AND EXISTS (SELECT 1 FROM pay_clock AS r WHERE r.clock_day = given.day AND r.settled_at IS NULL)"
-    " AND clock_timestamp() < statement_timestamp() + given.time_left"
-    " RETURNING d.uid"
-    "), counted AS ("
-    " UPDATE pay_clock_user AS u SET clock_day_num = u.clock_day_num + 1,"
-    " long_day_num = CASE WHEN u.yesterday_time >= given.yesterday AND u.yesterday_time < given.today"
-    " THEN u.long_day_num + 1 ELSE 1 END,"
-    " yesterday_time = given.now, update_time = given.now"
-    " FROM given WHERE u.uid IN (SELECT uid FROM checked)"
-    " RETURNING u.uid"
-    ") SELECT (SELECT count(*) FROM checked), (SELECT count(*) FROM counted)"
-)
+# PostgreSQL does the whole check-in in one call, in autocommit: ``clock_check_in`` (migration 0009) moves the
+# participation row and counts the player's streak, with "the round is not settled" checked by its UPDATE and
+# "the window is still open" checked after both rows are written (it raises, rolling both back). Four round
+# trips with the transaction idle in between (BEGIN, two UPDATEs, COMMIT) become one, and PL/pgSQL plans its
+# statements once per connection; ``bench/rush.py`` measures it against a bare conditional UPDATE.
+CHECK_IN_CALL = "SELECT clock_check_in(%s, %s, %s, %s, %s, %s)"
+WINDOW_CLOSED = "CK001"  # the SQLSTATE clock_check_in raises when the window closed meanwhile
 
 
 ONE_STATEMENT_VENDORS = ("postgresql",)
@@ -74,9 +58,9 @@ def clock_in(*, uid: int, now: datetime | None = None) -> int:
     A check-in must never land in a round already settled (its stake would be paid back from a pot that was
     split without it). Settlement waits until ``RED_OPEN`` (after the window closed); the UPDATE itself only
     matches while the round is unsettled; and a request that read 07:59:59 and then stalled cannot write a
-    check-in after 08:00 (on PostgreSQL the statement refuses to match once it has run longer than the time
-    that was left in the window, also after waiting for a concurrent writer of the row; elsewhere the window
-    is checked again on the real clock just before the commit).
+    check-in after 08:00 (on PostgreSQL ``clock_check_in`` rolls both rows back when the call ran longer than
+    the time that was left in the window, waits for row locks included; elsewhere the window is checked again
+    on the real clock just before the commit).
     """
     require_uid(uid)
     on_the_wall_clock = now is None
@@ -104,13 +88,19 @@ def _streak_span(now: datetime) -> tuple[datetime, datetime]:
 
 def _check_in_one_statement(uid: int, day, the_round, now: datetime) -> None:
     yesterday_start, today_start = _streak_span(now)
-    with connection.cursor() as cursor:
-        time_left = calendar.window(day, the_round)[1] - now
-        cursor.execute(CHECK_IN_ONE_STATEMENT, [uid, day, now, time_left, yesterday_start, today_start])
-        checked, counted = cursor.fetchone()
-    if not checked:
+    time_left = calendar.window(day, the_round)[1] - now
+    # Inside a caller's transaction the raise must not abort it: a savepoint then (in autocommit, none).
+    try:
+        with transaction.atomic() if connection.in_atomic_block else nullcontext(), connection.cursor() as cursor:
+            cursor.execute(CHECK_IN_CALL, [uid, day, now, time_left, yesterday_start, today_start])
+            (result,) = cursor.fetchone()
+    except DatabaseError as exc:
+        if getattr(exc.__cause__, "sqlstate", None) == WINDOW_CLOSED:
+            raise OutsideWindow() from exc
+        raise
+    if result == 0:
         _explain_refusal(uid, day)
-    if not counted:  # a participation made before players were recorded at order time: no player row yet
+    if result == 1:  # a participation made before players were recorded at order time: no player row yet
         player_touch(uid=uid, now=now)
         _count_streak(uid, now)
     transaction.on_commit(lambda: _count_one_more(day))  # at once in autocommit

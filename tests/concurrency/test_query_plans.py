@@ -19,6 +19,7 @@ from django.test.utils import CaptureQueriesContext
 
 from clock_app import calendar
 from clock_app.facade import ClockCenter, Participator
+from clock_app.services import checkin
 from clock_app.services.checkin import clock_in
 from clock_app.services.payouts import packet_open, round_push
 from clock_app.services.rounds import round_open
@@ -91,6 +92,15 @@ def build_history() -> None:
             cursor.execute(f"ANALYZE {table}")
 
 
+def portable_check_in(uid: int, day: date) -> list[str]:
+    now = local(day + timedelta(days=1), "06:00:00")
+    with connection.cursor() as cursor:
+        return [
+            cursor.cursor.mogrify(checkin.CHECK_IN, [2, now, now, uid, day, 1, day]),
+            cursor.cursor.mogrify(checkin.COUNT_PLAYER, [now - timedelta(days=1), now, now, now, uid]),
+        ]
+
+
 def sequential_scans(sql: str) -> set[str]:
     """The big tables the plan of ``sql`` reads with a sequential scan."""
     with connection.cursor() as cursor:
@@ -131,7 +141,13 @@ def test_every_hot_query_uses_an_index_after_months_of_history(postgres):
         for q in captured.captured_queries
         if q["sql"].lstrip().split(None, 1)[0].upper() in ("SELECT", "UPDATE", "INSERT", "DELETE", "WITH")
         and any(table in q["sql"] for table in BIG_TABLES)
+        # The settlement's one UPDATE … FROM its temporary table of packets writes the whole round by design
+        # (bench/settle.py measures it against the ceiling of that same shape); the table is gone by now.
+        and "clock_settle_packets" not in q["sql"]
     ]
     assert len(statements) > 100  # the paths above really ran their queries
+    # On PostgreSQL the check-in is one call of clock_check_in, whose statements EXPLAIN cannot see: check the
+    # portable path's two, which are the same statements.
+    statements += portable_check_in(uid=1, day=DAY)
     scanned = {sql: tables for sql in dict.fromkeys(statements) if (tables := sequential_scans(sql))}
     assert not scanned, "\n\n".join(f"{sorted(tables)}: {sql[:400]}" for sql, tables in scanned.items())
