@@ -11,6 +11,7 @@
   let round = null; // the summary the hero shows (the player's, or everyone's when the player's failed)
   let summary = null; // the player's own summary: what the line under the status is about
   let refreshing = false;
+  let refreshAgain = false; // a refresh was asked for while one ran
 
   function failed(message, code) {
     return { status: 0, message, code, data: {} };
@@ -234,11 +235,19 @@
   }
 
   async function refreshAll() {
-    if (refreshing) return;
+    // One refresh at a time; one asked for meanwhile (a button pressed while the last one still loads) runs
+    // right after it, so what the button changed is never missed.
+    if (refreshing) {
+      refreshAgain = true;
+      return;
+    }
     refreshing = true;
     try {
-      await refreshSummary();
-      await Promise.all([refreshBoards(), refreshMine()]);
+      do {
+        refreshAgain = false;
+        await refreshSummary();
+        await Promise.all([refreshBoards(), refreshMine()]);
+      } while (refreshAgain);
     } finally {
       refreshing = false;
     }
