@@ -197,6 +197,8 @@ def test_every_failure_is_said_on_the_page_and_the_page_stays_usable(live_server
 
         # No CSRF cookie any more: the refusal is said; the next summary hands out a new cookie.
         wait_for_text(browser, "next-step", "现在可以支付")  # the page refreshed with the API back
+        # ... and no refresh is still running (its summary would hand out a new cookie at once).
+        WebDriverWait(browser, 10).until(lambda d: d.execute_script("return !document.body.dataset.refreshing"))
         browser.delete_cookie("csrftoken")
         browser.find_element(By.ID, "join").click()
         wait_for_text(browser, "message", "CSRF 校验失败")

@@ -242,6 +242,7 @@
       return;
     }
     refreshing = true;
+    document.body.dataset.refreshing = "1"; // for tests that must act between refreshes
     try {
       do {
         refreshAgain = false;
@@ -250,6 +251,7 @@
       } while (refreshAgain);
     } finally {
       refreshing = false;
+      delete document.body.dataset.refreshing;
     }
   }
 
