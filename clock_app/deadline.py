@@ -31,13 +31,16 @@ class _Caller:
     """A daemon thread that runs the calls handed to it, one at a time."""
 
     def __init__(self) -> None:
-        self.calls: queue.SimpleQueue[tuple[Callable[..., Any], tuple[Any, ...]]] = queue.SimpleQueue()
+        self.calls: queue.SimpleQueue[tuple[Callable[..., Any], tuple[Any, ...]] | None] = queue.SimpleQueue()
         self.results: queue.SimpleQueue[tuple[bool, Any]] = queue.SimpleQueue()
         threading.Thread(target=self._serve, name="clock-call", daemon=True).start()
 
     def _serve(self) -> None:
         while True:
-            function, args = self.calls.get()
+            call = self.calls.get()
+            if call is None:  # dropped after a missed deadline: end once the stuck call has returned
+                return
+            function, args = call
             try:
                 result: tuple[bool, Any] = (True, function(*args))
             except BaseException as exc:  # handed to the caller, whatever it is
@@ -73,7 +76,8 @@ def call_with_deadline(function: Callable[..., T], *args: Any, timeout: float) -
     try:
         ok, value = caller.results.get(timeout=timeout)
     except queue.Empty:
-        raise CallTimedOut(f"no answer within {timeout:g} s") from None  # the caller stays stuck: dropped
+        caller.calls.put(None)  # dropped: its thread ends when the stuck call returns, instead of idling forever
+        raise CallTimedOut(f"no answer within {timeout:g} s") from None
     with _idle_lock:
         _idle.append(caller)
     if not ok:

@@ -38,6 +38,10 @@ def test_a_thread_that_missed_its_deadline_is_not_reused():
         assert call_with_deadline(threading.get_ident, timeout=5) != stuck[0]
     finally:
         release.set()
+    # Once the stuck call returns, its thread ends (a channel outage must not leave a thread per timeout).
+    stuck_thread = next(t for t in threading.enumerate() if t.ident == stuck[0])
+    stuck_thread.join(5)
+    assert not stuck_thread.is_alive()
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
