@@ -85,7 +85,7 @@ def _status_in(uid: int | None, day: date) -> int | None:
 # the database once the rounds' totals are cached. The other columns are loaded only if something reads them.
 PLAYER_COLUMNS = ("id", "uid", "nickname", "mobile", "source_uid", "is_remind", "toast_day")
 PLAYER_WITH_STATUSES = (
-    "SELECT p.id, p.uid, p.nickname, p.mobile, p.source_uid, p.is_remind, p.toast_day, "
+    f"SELECT {', '.join(f'p.{column}' for column in PLAYER_COLUMNS)}, "
     "(SELECT d.clock_status FROM pay_clock_day d WHERE d.uid = p.uid AND d.clock_day = %s) AS status_yesterday, "
     "(SELECT d.clock_status FROM pay_clock_day d WHERE d.uid = p.uid AND d.clock_day = %s) AS status_today "
     "FROM pay_clock_user p WHERE p.uid = %s"

@@ -23,19 +23,17 @@ from typing import Any
 
 from django.db import DatabaseError, connection
 
+from . import pgcopy
 from .dbfunctions import InByteOrder, Pseudonym
 from .models import ClockStatus, Participation
 from .statement import line_chunks
 
 CHUNK = 20_000
 RECORD = 56  # id (8) + pseudonym (32) + stake (8) + packet (8)
-# PostgreSQL's binary COPY: signature, flags and header extension length; per row its field count (1) and the
-# field's length (56), then the record; a trailer of -1.
-_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
+# Each row of the binary COPY (clock_app.pgcopy): its field count (1) and the field's length (56), then the record.
 _ROW_HEAD = b"\x00\x01" + RECORD.to_bytes(4, "big")
 _COPY_ROW = len(_ROW_HEAD) + RECORD
 _ROW_BYTES = [bytes([b]) for b in _ROW_HEAD]
-_COPY_TRAILER = b"\xff\xff"
 
 
 def winners_in_order(the_round: Any):
@@ -125,16 +123,16 @@ class Winners:
             raise DatabaseError(
                 f"loading the winners of round {the_round.clock_day}: {message.decode(errors='replace')}"
             )
-        count, rest = divmod(len(data) - len(_COPY_HEADER) - len(_COPY_TRAILER), _COPY_ROW)
-        start = len(_COPY_HEADER)
+        count, rest = divmod(len(data) - len(pgcopy.HEADER) - len(pgcopy.TRAILER), _COPY_ROW)
+        start = len(pgcopy.HEADER)
         if (
             rest
-            or not data.startswith(_COPY_HEADER)
-            or not data.endswith(_COPY_TRAILER)
+            or not data.startswith(pgcopy.HEADER)
+            or not data.endswith(pgcopy.TRAILER)
             or any(data[start + k :: _COPY_ROW][:count] != byte * count for k, byte in enumerate(_ROW_BYTES))
         ):
             raise ValueError(f"round {the_round.clock_day}: a winner's pseudonym is not 64 hex characters")
-        body = memoryview(data)[len(_COPY_HEADER) + len(_ROW_HEAD) : len(data) - len(_COPY_TRAILER)]
+        body = memoryview(data)[len(pgcopy.HEADER) + len(_ROW_HEAD) : len(data) - len(pgcopy.TRAILER)]
         winners = cls()
         winners.ids = _column(body, count, 0)
         winners._names = _strided(body, count, 8, 32)

@@ -41,7 +41,7 @@ from django.db import connection, transaction
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
-from .. import calendar, statement
+from .. import calendar, pgcopy, statement
 from ..cache import clocked_in_key, forget_on_commit, round_totals_key
 from ..exceptions import ClockError, RoundNotClosed, RoundNotFound
 from ..models import ClockStatus, Participation, Round
@@ -231,11 +231,8 @@ def _write_packets(
         progress(total, total)
 
 
-# A binary COPY file (PostgreSQL's documented format): signature, flags, header extension length; then per row
-# the field count (2), and each field's length (8) and big-endian value; then the trailer -1.
-_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
+# Each row of the binary COPY (clock_app.pgcopy): two fields of 8 bytes, the id and the packet, big-endian.
 _COPY_ROW = b"\x00\x02" + b"\x00\x00\x00\x08" + bytes(8) + b"\x00\x00\x00\x08" + bytes(8)
-_COPY_TRAILER = b"\xff\xff"
 
 
 def _copy_red_money(cursor, ids: array, amounts: array, day: date, meanwhile: Callable[[], None] | None) -> None:
@@ -251,11 +248,11 @@ def _copy_red_money(cursor, ids: array, amounts: array, day: date, meanwhile: Ca
         del raw
     cursor.execute("CREATE TEMPORARY TABLE clock_settle_packets (id bigint, red_money bigint) ON COMMIT DROP")
     with cursor.cursor.copy("COPY clock_settle_packets (id, red_money) FROM STDIN (FORMAT BINARY)") as copy:
-        copy.write(_COPY_HEADER)
+        copy.write(pgcopy.HEADER)
         view = memoryview(rows)
         for start in range(0, len(view), COPY_WRITE):
             copy.write(view[start : start + COPY_WRITE])
-        copy.write(_COPY_TRAILER)
+        copy.write(pgcopy.TRAILER)
     del rows, view
     if meanwhile:
         meanwhile()
