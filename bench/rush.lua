@@ -1,13 +1,14 @@
 -- wrk script of the 05:00-rush benchmark (driven by bench/rush.py).
 --
---   wrk -t T -c C -d Ds --latency -s bench/rush.lua http://127.0.0.1:PORT -- METHOD PATH UIDS N T STRIDE
+--   wrk -t T -c C -d Ds --latency -s bench/rush.lua http://127.0.0.1:PORT -- METHOD PATH UIDS N T STRIDE [CSRF]
 --
 -- METHOD: GET or POST (POSTs carry an empty body). UIDS: "seq" gives every request of a run its own uid:
 -- the k-th request of thread t (both 0-based) has index i = t + k*T, so threads never collide, and
 -- uid = (i * STRIDE) mod N + 1, wrapping around at N. STRIDE is coprime with N, so this is a permutation of
 -- 1..N: with STRIDE 1 the uids come in row order, with a large STRIDE consecutive requests are scattered over
 -- the table as real players would be. "random" draws a uid uniformly in [1, N]. The uid goes in the
--- X-Bench-Uid header (read by a bench-only user resolver).
+-- X-Bench-Uid header (read by a bench-only user resolver). CSRF, when given, is sent as the csrftoken cookie,
+-- as a browser sends the one it got with its first answer.
 -- Each response is classified from its JSON envelope: "ok" (status 1), "rows_0" (the bare UPDATE matched no
 -- row), the envelope's "code" for a refusal (e.g. already_clocked_in), "http_<status>" for a non-2xx.
 -- done() prints one line "RUSH_RESULT {json}" with wrk's figures and the classified counts.
@@ -28,6 +29,7 @@ function init(args)
    n = tonumber(args[4] or "1")
    nthreads = tonumber(args[5] or "1")
    stride = tonumber(args[6] or "1")
+   cookie = args[7] or ""
    counter = 0
    counts = {}
    sample = ""
@@ -43,7 +45,9 @@ function request()
       uid = (((tid + counter * nthreads) % n) * stride) % n + 1
    end
    counter = counter + 1
-   return wrk.format(method, path, { ["X-Bench-Uid"] = tostring(uid) }, body)
+   local headers = { ["X-Bench-Uid"] = tostring(uid) }
+   if cookie ~= "" then headers["Cookie"] = "csrftoken=" .. cookie end
+   return wrk.format(method, path, headers, body)
 end
 
 local function bump(name)

@@ -15,6 +15,10 @@ b. ``POST /bare-update/``: the one conditional ``UPDATE pay_clock_day`` a check-
 c. ``POST /api/clock/clock/``: the real check-in, every request a different player (``X-Bench-Uid``);
 d. ``GET /api/clock/summary/``: the home summary of random participants, cache warm.
 
+Every request carries a CSRF cookie, as a browser's does from its first answer on: a request without one
+makes the summary mint a CSRF token (Django's, two 32-character random strings), which a page pays once per
+visit, not on every poll; ``--first-visits`` measures that case.
+
 Setup (not measured): its own database (``--database-url``, default ``postgres://postgres@127.0.0.1:5432/
 clock_rush``, created when missing; its public schema dropped and migrated afresh, so that a migration edited in
 place is measured as it is now) and Redis db (``--redis-url``, default ``redis://127.0.0.1:6379/2``, flushed).
@@ -66,6 +70,9 @@ DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/clock_rush"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/2"
 RESULT_MARK = "RUSH_RESULT "
 STAKE = 100  # fen
+# The CSRF cookie every request carries, as a browser's after its first answer (any 32 letters and digits is a
+# well-formed secret); without it the summary mints one per request (--first-visits).
+CSRF_COOKIE = "benchbenchbenchbenchbenchbench00"
 # The widened check-in window: the real local time of the whole run must fall inside it.
 WINDOW_START = clock_time(0, 0, 0)
 WINDOW_END = clock_time(23, 59, 59)
@@ -164,6 +171,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="also fill the tables with 90 days x 20,000 settled participations, their orders and ledger rows "
         "(bench/history.py) before measuring: the same ceilings on a database with a season behind it",
+    )
+    parser.add_argument(
+        "--first-visits",
+        action="store_true",
+        help="send no CSRF cookie: every summary is a first visit and Django mints a CSRF token for it (default: "
+        "every request carries the cookie a browser keeps after its first answer)",
     )
     parser.add_argument("--out", type=Path, default=OUT, help="JSON output (default bench/out/rush.json)")
     args = parser.parse_args(argv)
@@ -561,6 +574,13 @@ def pg_counters(url: str) -> dict:
     return result
 
 
+def prepare_threshold() -> int | None:
+    """The server's psycopg prepare_threshold (bench.rush_settings, from DATABASE_PREPARE_THRESHOLD)."""
+    from django.conf import settings
+
+    return settings.DATABASES["default"].get("OPTIONS", {}).get("prepare_threshold")
+
+
 # --------------------------------------------------------------------------------------------- load
 
 
@@ -584,6 +604,7 @@ def run_wrk(args: argparse.Namespace, base: str, phase: str, seconds: int) -> tu
         str(args.users),
         str(args.wrk_threads),
         str(args.stride),
+        "" if args.first_visits else CSRF_COOKIE,
     ]
     children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     done = subprocess.run(command, capture_output=True, text=True, check=False, timeout=seconds + 60)
@@ -945,7 +966,8 @@ def main(argv: list[str] | None = None) -> None:
         + (f" x {args.threads} threads" if args.worker_class == "gthread" else "")
         + f"; wrk -t{args.wrk_threads} -c{args.connections} -d{args.duration}s; os.cpu_count() = {os.cpu_count()}; "
         f"code {code_revision()}; reset: VACUUM {'(FULL, ANALYZE)' if args.vacuum == 'full' else 'ANALYZE'}; "
-        f"uids {args.uid_order}; CONN_HEALTH_CHECKS {'on' if args.health_checks else 'off'}"
+        f"uids {args.uid_order}; CONN_HEALTH_CHECKS {'on' if args.health_checks else 'off'}; "
+        f"CSRF cookie {'no (first visits)' if args.first_visits else 'yes'}; prepare_threshold {prepare_threshold()}"
     )
     for number, cycle in enumerate(cycles, 1):
         if args.repeat > 1:
@@ -1038,6 +1060,8 @@ def main(argv: list[str] | None = None) -> None:
         "uid_order": args.uid_order,
         "uid_stride": args.stride,
         "conn_health_checks": args.health_checks,
+        "csrf_cookie": not args.first_visits,
+        "prepare_threshold": prepare_threshold(),
         "database": dbname(args.database_url),
         "redis": args.redis_url,
         "postgresql": server_version,

@@ -11,7 +11,7 @@ from datetime import date
 import environ
 
 from example_project.settings import *  # noqa: F403
-from example_project.settings import CLOCK, MIDDLEWARE
+from example_project.settings import CLOCK, DATABASE_PREPARE_THRESHOLD, MIDDLEWARE
 
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/clock_rush"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/2"
@@ -24,6 +24,8 @@ DATABASES = {"default": environ.Env.db_url_config(os.environ.get("DATABASE_URL")
 # Persistent connections, as in the example project: opening one costs more than a clock-in.
 DATABASES["default"]["CONN_MAX_AGE"] = int(os.environ.get("CONN_MAX_AGE", "60"))
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = os.environ.get("CONN_HEALTH_CHECKS", "0") == "1"
+# Prepared hot statements as in the example project (DATABASE_PREPARE_THRESHOLD= turns them off).
+DATABASES["default"]["OPTIONS"] = {"prepare_threshold": DATABASE_PREPARE_THRESHOLD}
 
 REDIS_URL = os.environ.get("REDIS_URL") or DEFAULT_REDIS_URL
 CACHES = {

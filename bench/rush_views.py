@@ -16,12 +16,12 @@ from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
-UID_HEADER = "X-Bench-Uid"
+UID_META = "HTTP_X_BENCH_UID"  # the X-Bench-Uid header
 
 
 def header_uid(request: HttpRequest) -> int | None:
     """BENCH ONLY: the uid named by the ``X-Bench-Uid`` header (None when missing or not a positive integer)."""
-    raw = request.headers.get(UID_HEADER)
+    raw = request.META.get(UID_META)  # not request.headers: that builds a dict of every header, per request
     if raw is None:
         return None
     try:

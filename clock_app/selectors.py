@@ -9,8 +9,9 @@ every page view into a ``COUNT``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time
-from typing import Any
+from datetime import date, datetime, time, tzinfo
+from functools import lru_cache
+from typing import Any, NamedTuple
 
 from django.db import connection
 from django.utils import timezone
@@ -21,6 +22,7 @@ from .conf import clock_settings
 from .exceptions import InvalidInput
 from .models import ClockStatus, LedgerEntry, MoneyType, Participation, Player, RedStatus, Round
 from .money import yuan
+from .prepared import hot_cursor
 
 ROUND_TTL = 30  # seconds; payments also drop the entry when they commit
 CLOCKED_IN_TTL = 10  # seconds; check-ins bump the cached count
@@ -83,6 +85,7 @@ def _status_in(uid: int | None, day: date) -> int | None:
 # The player and their status in the two rounds the home summary can show, in one round trip: the summary is
 # the most-read endpoint (every visit of the page, every poll of its countdowns) and needs nothing else from
 # the database once the rounds' totals are cached. The other columns are loaded only if something reads them.
+# Prepared where the project allows it (clock_app.prepared): planning it cost PostgreSQL more than running it.
 PLAYER_COLUMNS = ("id", "uid", "nickname", "mobile", "source_uid", "is_remind", "toast_day")
 PLAYER_WITH_STATUSES = (
     f"SELECT {', '.join(f'p.{column}' for column in PLAYER_COLUMNS)}, "
@@ -98,7 +101,7 @@ def player_with_statuses(uid: int, now: datetime) -> tuple[Player | None, dict[d
     today = calendar.today(now)
     yesterday = calendar.previous_round(today)
     ops = connection.ops
-    with connection.cursor() as cursor:
+    with hot_cursor() as cursor:
         cursor.execute(
             PLAYER_WITH_STATUSES, [ops.adapt_datefield_value(yesterday), ops.adapt_datefield_value(today), uid]
         )
@@ -129,9 +132,12 @@ def home_summary(
     (:func:`player_with_statuses`); otherwise they are looked up.
     """
     now = now or timezone.now()
-    today = calendar.today(now)
+    local = calendar.local_now(now)
+    today = local.date()
     yesterday = calendar.previous_round(today)
+    zone = clock_settings.time_zone
     previous = round_view(yesterday)
+    previous_face = _face(previous, zone)
 
     def status_in(day: date) -> int | None:
         if statuses is not None and player is not None:
@@ -140,44 +146,72 @@ def home_summary(
 
     status_yesterday = status_in(yesterday)
 
-    if status_yesterday is not None and now < calendar.red_open_at(yesterday, previous):
-        shown = previous
+    if status_yesterday is not None and now < previous_face.red_open_at:
+        shown, face = previous, previous_face
         summary = {
             "clock_status": status_yesterday,
             "clock_user_num": clocked_in_count(yesterday),
-            "red_time": calendar.seconds_until(calendar.red_open_at(yesterday, previous), now),
+            "red_time": calendar.seconds_until(face.red_open_at, now),
             "zero_time": 0,
             "is_start": 0,
         }
     else:
         shown = round_view(today)
+        face = _face(shown, zone)
         summary = {
             "clock_status": status_in(today) or ClockStatus.NONE,
             "clock_user_num": 0,  # today's round is checked in tomorrow
             "red_time": 0,
-            "zero_time": calendar.seconds_until(calendar.entries_close_at(today), now),
+            "zero_time": calendar.seconds_until(face.entries_close_at, now),
             "is_start": 1,
         }
-    start, end = calendar.window(shown.clock_day, shown)
     return {
         "is_remind": int(bool(player and player.is_remind)),
         **summary,
         "clock_status": int(summary["clock_status"]),
         "user_num": shown.user_num,
         "clock_money": shown.clock_money,
-        "clock_time": calendar.seconds_until(start, now),
+        "clock_time": calendar.seconds_until(face.start, now),
         "is_alert": int(player is not None and player.toast_day != today),
         "yest_money": previous.clock_money,
-        "clock_day": shown.clock_day.isoformat(),
+        "clock_day": face.clock_day,
         "seed_hash": shown.seed_hash,
-        "clock_end_time": calendar.seconds_until(end, now),
-        "red_open_time": calendar.seconds_until(calendar.red_open_at(shown.clock_day, shown), now),
-        "clock_window": f"{shown.clock_start:%H:%M}–{shown.clock_end:%H:%M}",
-        "red_open": f"{shown.red_open:%H:%M}",
+        "clock_end_time": calendar.seconds_until(face.end, now),
+        "red_open_time": calendar.seconds_until(face.red_open_at, now),
+        "clock_window": face.clock_window,
+        "red_open": face.red_open,
         "participate_money": shown.participate_money,
-        "time_zone": clock_settings.time_zone.key,
-        "local_time": calendar.local_now(now).isoformat(timespec="seconds"),
+        "time_zone": zone.key,
+        "local_time": local.isoformat(timespec="seconds"),
     }
+
+
+class RoundFace(NamedTuple):
+    """What the home summary shows of a round that does not change with the time of the request."""
+
+    clock_day: str
+    start: datetime
+    end: datetime
+    red_open_at: datetime
+    entries_close_at: datetime
+    clock_window: str
+    red_open: str
+
+
+@lru_cache(maxsize=64)
+def _face(view: RoundView, zone: tzinfo) -> RoundFace:
+    """``view``'s instants and labels, worked out once per round view (every summary shows one of two rounds).
+    ``zone`` (``CLOCK["TIME_ZONE"]``) is part of the key: the instants are local times in it."""
+    start, end = calendar.window(view.clock_day, view)
+    return RoundFace(
+        clock_day=view.clock_day.isoformat(),
+        start=start,
+        end=end,
+        red_open_at=calendar.red_open_at(view.clock_day, view),
+        entries_close_at=calendar.entries_close_at(view.clock_day),
+        clock_window=f"{view.clock_start:%H:%M}–{view.clock_end:%H:%M}",
+        red_open=f"{view.red_open:%H:%M}",
+    )
 
 
 def is_checked_in(uid: int, now: datetime | None = None) -> bool:

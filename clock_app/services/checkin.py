@@ -21,6 +21,7 @@ from .. import calendar
 from ..cache import cache_count_soon, clocked_in_key
 from ..exceptions import AlreadyClockedIn, NotParticipant, OutsideWindow
 from ..models import ClockStatus, Participation
+from ..prepared import hot_cursor
 from ..selectors import round_view
 from .players import player_touch, require_uid
 
@@ -43,8 +44,9 @@ COUNT_PLAYER = (
 # PostgreSQL does the whole check-in in one call, in autocommit: ``clock_check_in`` (migration 0009) moves the
 # participation row and counts the player's streak, with "the round is not settled" checked by its UPDATE and
 # "the window is still open" checked after both rows are written (it raises, rolling both back). Four round
-# trips with the transaction idle in between (BEGIN, two UPDATEs, COMMIT) become one, and PL/pgSQL plans its
-# statements once per connection; ``bench/rush.py`` measures it against a bare conditional UPDATE.
+# trips with the transaction idle in between (BEGIN, two UPDATEs, COMMIT) become one, PL/pgSQL plans its
+# statements once per connection, and the call itself is prepared where the project allows it
+# (clock_app.prepared); ``bench/rush.py`` measures it against a bare conditional UPDATE.
 CHECK_IN_CALL = "SELECT clock_check_in(%s, %s, %s, %s, %s, %s)"
 WINDOW_CLOSED = "CK001"  # the SQLSTATE clock_check_in raises when the window closed meanwhile
 
@@ -91,7 +93,7 @@ def _check_in_one_statement(uid: int, day, the_round, now: datetime) -> None:
     time_left = calendar.window(day, the_round)[1] - now
     # Inside a caller's transaction the raise must not abort it: a savepoint then (in autocommit, none).
     try:
-        with transaction.atomic() if connection.in_atomic_block else nullcontext(), connection.cursor() as cursor:
+        with transaction.atomic() if connection.in_atomic_block else nullcontext(), hot_cursor() as cursor:
             cursor.execute(CHECK_IN_CALL, [uid, day, now, time_left, yesterday_start, today_start])
             (result,) = cursor.fetchone()
     except DatabaseError as exc:

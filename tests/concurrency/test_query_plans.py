@@ -19,6 +19,7 @@ from django.test.utils import CaptureQueriesContext
 
 from clock_app import calendar
 from clock_app.facade import ClockCenter, Participator
+from clock_app.selectors import PLAYER_WITH_STATUSES
 from clock_app.services import checkin
 from clock_app.services.checkin import clock_in
 from clock_app.services.payouts import packet_open, round_push
@@ -105,7 +106,29 @@ def sequential_scans(sql: str) -> set[str]:
     """The big tables the plan of ``sql`` reads with a sequential scan."""
     with connection.cursor() as cursor:
         cursor.execute("EXPLAIN (FORMAT JSON) " + sql)
-        plan = cursor.fetchone()[0]
+        return scanned_tables(cursor.fetchone()[0])
+
+
+def generic_plan_scans(sql: str, types: list[str], params: list) -> set[str]:
+    """The same for the plan PostgreSQL keeps for ``sql`` prepared (a generic plan, one for all values), as the
+    summary's query runs where the project allows prepared statements (clock_app.prepared)."""
+    numbered = sql
+    for n in range(1, len(types) + 1):
+        numbered = numbered.replace("%s", f"${n}", 1)
+    with connection.cursor() as cursor:
+        cursor.execute("SET plan_cache_mode = force_generic_plan")
+        cursor.execute(f"PREPARE clock_hot({', '.join(types)}) AS {numbered}")
+        try:
+            placeholders = ", ".join(["%s"] * len(params))
+            cursor.execute(cursor.cursor.mogrify(f"EXPLAIN (FORMAT JSON) EXECUTE clock_hot({placeholders})", params))
+            return scanned_tables(cursor.fetchone()[0])
+        finally:
+            cursor.execute("DEALLOCATE clock_hot")
+            cursor.execute("RESET plan_cache_mode")
+
+
+def scanned_tables(plan) -> set[str]:
+    """The big tables an ``EXPLAIN (FORMAT JSON)`` plan reads with a sequential scan."""
     plan = json.loads(plan) if isinstance(plan, str) else plan
     found, nodes = set(), [plan[0]["Plan"]]
     while nodes:
@@ -150,4 +173,7 @@ def test_every_hot_query_uses_an_index_after_months_of_history(postgres):
     # portable path's two, which are the same statements.
     statements += portable_check_in(uid=1, day=DAY)
     scanned = {sql: tables for sql in dict.fromkeys(statements) if (tables := sequential_scans(sql))}
+    summary_generic = generic_plan_scans(PLAYER_WITH_STATUSES, ["date", "date", "bigint"], [DAY, next_day, 1])
+    if summary_generic:
+        scanned["the summary's query, prepared (generic plan)"] = summary_generic
     assert not scanned, "\n\n".join(f"{sorted(tables)}: {sql[:400]}" for sql, tables in scanned.items())
