@@ -2,7 +2,7 @@
 the 05:00 rush and the home summary every page polls.
 
 Planning the summary's one query (the player's row and their status in two rounds) cost PostgreSQL more than
-running it: prepared, the PostgreSQL CPU of a summary fell from 0.25 to 0.15–0.22 ms (``bench/rush.py``, its
+running it: prepared, the PostgreSQL CPU of a summary fell from 0.25 to 0.15–0.21 ms (``bench/rush.py``, its
 "CPU ms per request" table; README, "Performance, measured"). Django's own cursors bind parameters on the
 client and are never prepared, and Django turns psycopg's prepared statements off unless the project sets
 ``DATABASES[alias]["OPTIONS"]["prepare_threshold"]``: a connection pooler in transaction mode (PgBouncer before
