@@ -21,36 +21,35 @@ from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.backends.utils import CursorWrapper
 
 
-def _allows_prepared(db) -> bool:
-    return db.vendor == "postgresql" and not db.queries_logged
+def _prepares(db) -> bool:
+    """Whether ``db`` (connected by this call) lets psycopg prepare statements: PostgreSQL with
+    ``OPTIONS["prepare_threshold"]`` set, and Django not logging its queries."""
+    if db.vendor != "postgresql" or db.queries_logged:
+        return False
+    db.close_if_health_check_failed()  # as ``db.cursor()`` does, before connecting
+    db.ensure_connection()
+    return getattr(db.connection, "prepare_threshold", None) is not None
 
 
 def prepares_statements() -> bool:
-    """Whether the default connection lets psycopg prepare statements (``OPTIONS["prepare_threshold"]`` set)
-    and Django is not logging its queries."""
-    db = connections[DEFAULT_DB_ALIAS]
-    if not _allows_prepared(db):
-        return False
-    db.ensure_connection()
-    return getattr(db.connection, "prepare_threshold", None) is not None
+    """Whether :func:`hot_cursor` gives a preparing cursor on the default connection now."""
+    return _prepares(connections[DEFAULT_DB_ALIAS])
 
 
 def hot_cursor() -> CursorWrapper:
     """Django's cursor on the default connection; where prepared statements are allowed, one that binds its
     parameters on the server, so psycopg prepares each statement after ``prepare_threshold`` runs of it on a
-    connection (0: at once) and PostgreSQL plans it once per connection, not once per request.
+    connection (0: at once), and PostgreSQL, after planning its first five runs, keeps a generic plan for the
+    rest of the connection instead of planning every request.
 
     Parameters then travel with their types: pass ``date``, ``datetime`` and ``int`` objects, not strings.
     """
     db = connections[DEFAULT_DB_ALIAS]  # once: every attribute of the ``connection`` proxy is a lookup
-    if _allows_prepared(db):
-        # What ``db.cursor()`` does, with psycopg's server-binding cursor in place of Django's client-side one.
-        db.close_if_health_check_failed()
-        db.ensure_connection()
-        if getattr(db.connection, "prepare_threshold", None) is not None:
-            import psycopg  # a psycopg 3 connection: it has prepare_threshold
+    if _prepares(db):
+        import psycopg  # a psycopg 3 connection: it has prepare_threshold
 
-            db.validate_thread_sharing()
-            with db.wrap_database_errors:
-                return db.make_cursor(psycopg.Cursor(db.connection))
+        # What ``db.cursor()`` does, with psycopg's server-binding cursor in place of Django's client-side one.
+        db.validate_thread_sharing()
+        with db.wrap_database_errors:
+            return db.make_cursor(psycopg.Cursor(db.connection))
     return db.cursor()

@@ -60,10 +60,10 @@ DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / '
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 # A health check is a round trip per request (measured in bench/rush.py); turn it on where the database restarts.
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("CONN_HEALTH_CHECKS", default=False)
-# PostgreSQL plans clock_app's two hottest statements (the check-in, the home summary) once per connection
-# when psycopg may prepare them (clock_app.prepared); 0: on first use. Django leaves prepared statements off
-# because a connection pooler in transaction mode loses them: behind PgBouncer before 1.21 (or without
-# max_prepared_statements) set DATABASE_PREPARE_THRESHOLD to an empty value.
+# PostgreSQL keeps a plan of clock_app's two hottest statements (the check-in, the home summary) for the life of
+# the connection when psycopg may prepare them (clock_app.prepared); 0: prepared on first use. Django leaves
+# prepared statements off because a connection pooler in transaction mode loses them: behind PgBouncer before
+# 1.21 (or without max_prepared_statements) set DATABASE_PREPARE_THRESHOLD to an empty value.
 _prepare_threshold = env("DATABASE_PREPARE_THRESHOLD", default="0")
 DATABASE_PREPARE_THRESHOLD = int(_prepare_threshold) if _prepare_threshold else None
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
